@@ -1,0 +1,101 @@
+"""The Python API the CLI is a thin layer over; notebooks and tools use it too.
+
+>>> import modelmill
+>>> ws = modelmill.open_workspace()            # ./.modelmill or $MODELMILL_HOME
+>>> ws.store.put("ref.csv", name="clean_sample.csv", type="clean_sample", aliases=["reference"])
+>>> summary = modelmill.run(["main.steps=train"])
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelmill import config as config_mod
+from modelmill.core.errors import ConfigError, PipelineDefinitionError
+from modelmill.core.types import RunSummary
+from modelmill.runner import Executor, Pipeline, Reporter
+from modelmill.store.lineage import Direction, LineageGraph, build_lineage
+from modelmill.store.workspace import Workspace
+from modelmill.tracking.base import NullTracker, Tracker
+
+
+def open_workspace(path: str | Path | None = None) -> Workspace:
+    """Open (creating if needed) a workspace; default ``$MODELMILL_HOME`` or ``./.modelmill``."""
+    return Workspace(path)
+
+
+def lineage(
+    ref: str, *, workspace: Workspace | None = None, direction: Direction = "up"
+) -> LineageGraph:
+    """What produced ``ref`` (and/or what it produced), as a graph."""
+    return build_lineage((workspace or open_workspace()).store, ref, direction)
+
+
+def load_pipeline(cfg: Any) -> Pipeline:
+    """Call the ``main.pipeline`` factory (``'package.module:function'``) with the config."""
+    target = str(cfg.main.pipeline)
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ConfigError(f"main.pipeline={target!r}: expected 'package.module:function'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"main.pipeline={target!r} cannot be loaded: {exc}") from None
+    pipeline = factory(cfg)
+    if not isinstance(pipeline, Pipeline):
+        raise PipelineDefinitionError(
+            f"{target} returned {type(pipeline).__name__}, not a Pipeline"
+        )
+    return pipeline
+
+
+def selected_steps(value: Any) -> list[str] | None:
+    """``main.steps``: ``all``, ``"a,b"`` or a list -> step names (``None`` = all)."""
+    if value is None:
+        return None
+    items = [str(v) for v in value] if not isinstance(value, str) else value.split(",")
+    items = [i.strip() for i in items if i.strip()]
+    return None if items in ([], ["all"]) else items
+
+
+def make_tracker(cfg: Any, ws: Workspace) -> Tracker:
+    """MLflow tracker per ``main.tracking`` (default), or a null tracker."""
+    kind = str(cfg.main.get("tracking", "mlflow"))
+    if kind == "none":
+        return NullTracker()
+    if kind != "mlflow":
+        raise ConfigError(f"main.tracking={kind!r}: expected 'mlflow' or 'none'")
+    from modelmill.tracking.mlflow_tracker import MlflowTracker
+
+    return MlflowTracker(
+        cfg.main.tracking_uri or ws.default_tracking_uri,
+        str(cfg.main.experiment_name),
+        ws.mlflow_artifact_root,
+        defer_when_idle=bool(cfg.main.get("defer_cached_tracking", True)),
+        spool_dir=ws.root / "tmp",
+    )
+
+
+def run(
+    overrides: Sequence[str] = (),
+    *,
+    force: bool | Iterable[str] = False,
+    config_dir: str | Path | None = None,
+    reporter: Reporter | None = None,
+    tracker: Tracker | None = None,
+) -> RunSummary:
+    """Compose the config, build the pipeline and execute the selected steps."""
+    cfg = config_mod.compose(overrides, config_dir=config_dir)
+    ws = open_workspace(cfg.main.workspace)
+    pipeline = load_pipeline(cfg)
+    executor = Executor(ws, tracker=tracker or make_tracker(cfg, ws), reporter=reporter)
+    return executor.run(
+        pipeline,
+        steps=selected_steps(cfg.main.steps),
+        force=force,
+        config_yaml=config_mod.to_yaml(cfg),
+        config=config_mod.to_container(cfg),
+    )

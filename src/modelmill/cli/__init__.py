@@ -1,0 +1,25 @@
+"""The ``modelmill`` command line: one module per verb, each a thin layer over the API."""
+
+from __future__ import annotations
+
+import typer
+
+from modelmill.cli import artifacts, lineage, run
+
+app = typer.Typer(
+    name="modelmill",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Turn a tabular dataset into a tested, versioned model, reproducibly.",
+)
+app.command("run")(run.run_command)
+app.add_typer(artifacts.app, name="artifacts")
+app.command("lineage")(lineage.lineage_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

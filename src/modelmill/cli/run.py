@@ -1,0 +1,54 @@
+"""``modelmill run``: compose the config, run the pipeline, report every step."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from modelmill.cli._common import JsonOption, handle_errors, print_json
+from modelmill.core.types import RunSummary
+
+
+def _print_summary(summary: RunSummary) -> None:
+    counts = {s: sum(r.status == s for r in summary.steps) for s in ("ran", "cached", "failed")}
+    typer.echo(
+        f"run {summary.run_id}: {summary.status} "
+        f"({counts['ran']} ran, {counts['cached']} cached, {counts['failed']} failed)"
+    )
+    for key, value in summary.metrics.items():
+        typer.echo(f"  {key} = {value:.6g}")
+
+
+@handle_errors
+def run_command(
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides, e.g. main.steps=clean,split example.rows=500"
+    ),
+    force: bool = typer.Option(False, "--force", help="Ignore the cache for every selected step."),
+    force_step: list[str] = typer.Option(
+        None, "--force-step", "-F", help="Ignore the cache for this step (repeatable)."
+    ),
+    config_dir: Path = typer.Option(None, "--config-dir", help="Use this Hydra config directory."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the pipeline (or the steps in main.steps); cached steps are skipped."""
+    from modelmill.api import run
+    from modelmill.runner.progress import PlainReporter, default_reporter
+
+    reporter = PlainReporter(sys.stderr) if as_json else default_reporter(sys.stderr)
+    summary = run(
+        overrides or [],
+        force=True if force else (force_step or []),
+        config_dir=config_dir,
+        reporter=reporter,
+    )
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+    for failed in (r for r in summary.steps if r.status == "failed"):
+        typer.echo(f"error: step '{failed.name}' failed: {failed.error}", err=True)
+    if summary.status != "success":
+        raise typer.Exit(1)

@@ -1,0 +1,215 @@
+"""The run cache: keys, execution records, and why a step ran again.
+
+Like DVC's run cache, a step's key is a hash of everything its outputs depend on:
+code fingerprint, params, input digests and library versions. A successful execution
+with the same key whose outputs still exist and verify makes the step a cache hit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelmill.core.hashing import sha256_json
+from modelmill.store.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS step_executions (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    components TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    seconds REAL NOT NULL,
+    inputs TEXT NOT NULL DEFAULT '[]',
+    outputs TEXT NOT NULL DEFAULT '[]',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS step_executions_by_key ON step_executions (step, cache_key);
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL DEFAULT '',
+    tracking_run_id TEXT,
+    summary TEXT NOT NULL DEFAULT '{}'
+)
+"""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """The parts of a key (kept so a re-run can be explained) and their hash."""
+
+    components: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """The key itself."""
+        return sha256_json(self.components)
+
+
+def make_key(
+    code: Mapping[str, str],
+    params: Mapping[str, Any],
+    inputs: Mapping[str, str | None],
+    libraries: Mapping[str, str],
+) -> CacheKey:
+    """Build a key from its four parts."""
+    return CacheKey(
+        {
+            "code": dict(code),
+            "params": dict(params),
+            "inputs": dict(inputs),
+            "libraries": dict(libraries),
+        }
+    )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """One line naming what differs between two keys' components (params, inputs, code, libs)."""
+    parts: list[str] = []
+    old_p, new_p = _flatten(old.get("params", {})), _flatten(new.get("params", {}))
+    for k in sorted(set(old_p) | set(new_p)):
+        if old_p.get(k) != new_p.get(k):
+            parts.append(f"param {k} {old_p.get(k)!r} -> {new_p.get(k)!r}")
+    old_i, new_i = old.get("inputs", {}), new.get("inputs", {})
+    parts += [
+        f"input {k} changed"
+        for k in sorted(set(old_i) | set(new_i))
+        if old_i.get(k) != new_i.get(k)
+    ]
+    old_c, new_c = old.get("code", {}), new.get("code", {})
+    changed_code = [k for k in sorted(set(old_c) | set(new_c)) if old_c.get(k) != new_c.get(k)]
+    if changed_code:
+        parts.append(f"code changed ({', '.join(changed_code)})")
+    old_l, new_l = old.get("libraries", {}), new.get("libraries", {})
+    parts += [
+        f"library {k} {old_l.get(k)} -> {new_l.get(k)}"
+        for k in sorted(set(old_l) | set(new_l))
+        if old_l.get(k) != new_l.get(k)
+    ]
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A recorded step execution."""
+
+    id: int
+    run_id: str
+    step: str
+    cache_key: str
+    components: dict[str, Any]
+    status: str
+    outputs: list[str]
+    metrics: dict[str, float]
+
+
+class ExecutionLog:
+    """Step executions and pipeline runs, in the workspace index."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    def record(
+        self,
+        run_id: str,
+        step: str,
+        key: CacheKey,
+        status: str,
+        started: float,
+        *,
+        inputs: list[str],
+        outputs: list[str],
+        metrics: Mapping[str, float],
+        error: str = "",
+    ) -> None:
+        """Append one execution (successful or failed)."""
+        row = (
+            run_id,
+            step,
+            key.digest,
+            json.dumps(key.components, sort_keys=True),
+            status,
+            started,
+            time.time() - started,
+            json.dumps(inputs),
+            json.dumps(outputs),
+            json.dumps(dict(metrics)),
+            error,
+        )
+        self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO step_executions (run_id, step, cache_key, components, status, started, "
+                "seconds, inputs, outputs, metrics, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+        )
+
+    def candidates(self, step: str, key: str) -> list[Execution]:
+        """Successful executions with this key, newest first."""
+        return self._query("step = ? AND cache_key = ? AND status = 'ran'", (step, key))
+
+    def previous(self, step: str) -> Execution | None:
+        """The newest successful execution of a step, whatever its key."""
+        rows = self._query("step = ? AND status = 'ran'", (step,), limit=1)
+        return rows[0] if rows else None
+
+    def _query(self, where: str, args: tuple[Any, ...], limit: int = 20) -> list[Execution]:
+        def q(conn: sqlite3.Connection) -> list[Execution]:
+            rows = conn.execute(
+                f"SELECT * FROM step_executions WHERE {where} ORDER BY id DESC LIMIT {limit}", args
+            ).fetchall()
+            return [
+                Execution(
+                    r["id"],
+                    r["run_id"],
+                    r["step"],
+                    r["cache_key"],
+                    json.loads(r["components"]),
+                    r["status"],
+                    json.loads(r["outputs"]),
+                    json.loads(r["metrics"]),
+                )
+                for r in rows
+            ]
+
+        return self.db.read(q)
+
+    def start_run(self, run_id: str, config_yaml: str) -> None:
+        """Record that a pipeline execution began."""
+        self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO pipeline_runs (run_id, started, status, config) VALUES (?,?,?,?)",
+                (run_id, time.time(), "running", config_yaml),
+            )
+        )
+
+    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
+        """Record a pipeline execution's outcome and summary."""
+        self.db.write(
+            lambda c: c.execute(
+                "UPDATE pipeline_runs SET finished = ?, status = ?, summary = ?, tracking_run_id = ? "
+                "WHERE run_id = ?",
+                (time.time(), status, json.dumps(summary), summary.get("tracking_run_id"), run_id),
+            )
+        )

@@ -1,0 +1,89 @@
+"""What a running step sees: its params, verified inputs, output paths and loggers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelmill.core.errors import ArtifactNotFoundError
+from modelmill.core.types import ArtifactVersion
+from modelmill.runner.step import Step
+from modelmill.store.store import ArtifactStore
+from modelmill.tracking.base import Tracker
+
+
+class StepContext:
+    """Handed to every step function as its only argument."""
+
+    def __init__(
+        self,
+        step: Step,
+        run_id: str,
+        store: ArtifactStore,
+        tracker: Tracker,
+        inputs: Mapping[str, ArtifactVersion | None],
+        scratch: Path,
+    ) -> None:
+        self.step = step
+        self.run_id = run_id
+        self.store = store
+        self.params: dict[str, Any] = dict(step.params)
+        self.log = logging.getLogger(f"modelmill.step.{step.name}")
+        self.metrics: dict[str, float] = {}
+        self.metadata: dict[str, dict[str, Any]] = {o.name: {} for o in step.outputs}
+        self._tracker = tracker
+        self._inputs = dict(inputs)
+        self._scratch = scratch
+
+    def input(self, name: str) -> Path:
+        """Read-only path of an input artifact, verified against its digest."""
+        version = self.input_version(name)
+        if version is None:
+            raise ArtifactNotFoundError(
+                f"optional input '{name}' of step '{self.step.name}' does not exist yet; "
+                "check ctx.has_input() first"
+            )
+        return self.store.path(version)
+
+    def input_version(self, name: str) -> ArtifactVersion | None:
+        """The stored version an input resolved to (``None`` for a missing optional input)."""
+        if name not in self._inputs:
+            raise KeyError(
+                f"step '{self.step.name}' did not declare input '{name}'; "
+                f"declared: {', '.join(self._inputs) or 'none'}"
+            )
+        return self._inputs[name]
+
+    def has_input(self, name: str) -> bool:
+        """Whether an (optional) input exists."""
+        return self.input_version(name) is not None
+
+    def output(self, name: str) -> Path:
+        """Path where the step writes an output (a file, or a directory it creates)."""
+        if name not in self.metadata:
+            raise KeyError(
+                f"step '{self.step.name}' did not declare output '{name}'; "
+                f"declared: {', '.join(self.metadata) or 'none'}"
+            )
+        return self._scratch / name
+
+    def log_metric(self, key: str, value: float) -> None:
+        """Record a metric: shown in the summary and logged to the tracker."""
+        self.log_metrics({key: value})
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Record several metrics at once."""
+        clean = {k: float(v) for k, v in metrics.items()}
+        self.metrics.update(clean)
+        self._tracker.log_metrics(clean)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a file (plot, report) to the step's tracking run."""
+        self._tracker.log_artifact(path, artifact_path)
+
+    def set_metadata(self, output: str, **values: Any) -> None:
+        """JSON metadata stored with an output's version (row counts, schema, ...)."""
+        self.output(output)
+        self.metadata[output].update(values)

@@ -1,0 +1,99 @@
+"""What a step's result depends on besides its inputs: code and library versions.
+
+Code is fingerprinted without importing it: the step's module source is parsed for
+imports, and every imported module of the same top-level package (the project's own
+code) is followed and hashed too. Editing a helper a step uses therefore re-runs the
+step; editing an unrelated module does not.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from modelmill.core.hashing import sha256_text
+
+KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow")
+
+
+def _module_file(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError, AttributeError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def _imports(module: str, path: Path, source: str) -> set[str]:
+    """Absolute names of modules (and possible submodules) that ``source`` imports."""
+    package = module if _is_package(path) else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                try:
+                    base = importlib.util.resolve_name("." * node.level + base, package)
+                except ImportError:
+                    continue
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+    return found
+
+
+@lru_cache(maxsize=512)
+def _read(path: Path, mtime_ns: int) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def code_fingerprint(module: str) -> dict[str, str]:
+    """``{module: sha256(source)}`` for the module and the project modules it imports."""
+    top = module.partition(".")[0]
+    seen: dict[str, str] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or name.partition(".")[0] != top:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        source = _read(path, path.stat().st_mtime_ns)
+        seen[name] = sha256_text(source)
+        todo.extend(_imports(name, path, source))
+    if module not in seen:
+        seen[module] = _source_of_loaded(module)
+    return dict(sorted(seen.items()))
+
+
+def _source_of_loaded(module: str) -> str:
+    """Fallback for modules without a ``.py`` file (e.g. defined in ``__main__``)."""
+    mod = sys.modules.get(module)
+    try:
+        return sha256_text(inspect.getsource(mod)) if mod else "unknown"
+    except (OSError, TypeError):
+        return "unknown"
+
+
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of the libraries whose upgrade can change results (absent ones omitted)."""
+    versions = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for dist in (*KEY_LIBRARIES, *extra):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

@@ -1,0 +1,155 @@
+"""Step declarations, validated when built (not when the pipeline runs).
+
+A step is a function ``fn(ctx: StepContext) -> None`` named by reference
+(``"package.module:function"``) so the runner can hash its code and decide whether it
+is cached without importing it: heavy imports happen only for steps that really run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmill.core.errors import InvalidNameError, PipelineDefinitionError
+from modelmill.core.names import parse_ref, validate_name
+
+STEP_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+FUNC_REF_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+StepFunc = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Input:
+    """An artifact a step reads.
+
+    A bare name (``"clean_sample.csv"``) produced by another step links the two steps;
+    ``external=True`` reads from the store only (e.g. ``"clean_sample.csv:reference"``),
+    and ``optional=True`` lets the step run when it does not exist yet.
+    """
+
+    ref: str
+    external: bool = False
+    optional: bool = False
+
+    @property
+    def name(self) -> str:
+        """The artifact name part of the reference."""
+        return parse_ref(self.ref).name
+
+    @property
+    def pinned(self) -> bool:
+        """True when the reference names a version or alias instead of a bare name."""
+        return ":" in self.ref
+
+
+@dataclass(frozen=True)
+class Output:
+    """An artifact a step writes: a name and an artifact type."""
+
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a pipeline; build it with :func:`step`."""
+
+    name: str
+    func: str | StepFunc
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        """Module holding the step function (hashed for the cache key)."""
+        if isinstance(self.func, str):
+            return self.func.partition(":")[0]
+        return str(self.func.__module__)
+
+    def load(self) -> StepFunc:
+        """Import and return the step function."""
+        if not isinstance(self.func, str):
+            return self.func
+        module_name, _, attr = self.func.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise PipelineDefinitionError(
+                f"step '{self.name}': cannot load function {self.func!r} ({exc}); expected "
+                "'package.module:function' importable from the current environment"
+            ) from exc
+        if not callable(fn):
+            raise PipelineDefinitionError(f"step '{self.name}': {self.func!r} is not callable")
+        return fn
+
+
+def _as_input(step_name: str, spec: str | Input) -> Input:
+    item = Input(spec) if isinstance(spec, str) else spec
+    if not isinstance(item, Input):
+        raise PipelineDefinitionError(
+            f"step '{step_name}': input {spec!r} should be an artifact reference string "
+            "or Input(ref, external=..., optional=...)"
+        )
+    try:
+        parse_ref(item.ref)
+    except InvalidNameError as exc:
+        raise PipelineDefinitionError(f"step '{step_name}': input {exc}") from None
+    return item
+
+
+def _as_outputs(step_name: str, spec: Mapping[str, str] | Sequence[Output]) -> tuple[Output, ...]:
+    items = [Output(n, t) for n, t in spec.items()] if isinstance(spec, Mapping) else list(spec)
+    for item in items:
+        if not isinstance(item, Output) or not item.type:
+            raise PipelineDefinitionError(
+                f"step '{step_name}': outputs should map artifact name to type, "
+                "e.g. {'clean_sample.csv': 'clean_sample'}"
+            )
+        try:
+            validate_name(item.name)
+        except InvalidNameError as exc:
+            raise PipelineDefinitionError(f"step '{step_name}': output {exc}") from None
+    return tuple(items)
+
+
+def _check_params(step_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(json.loads(json.dumps(dict(params))))
+    except (TypeError, ValueError) as exc:
+        raise PipelineDefinitionError(
+            f"step '{step_name}': params must be JSON values (numbers, strings, lists, dicts) "
+            f"so they can be hashed and logged: {exc}"
+        ) from None
+
+
+def step(
+    name: str,
+    func: str | StepFunc,
+    *,
+    inputs: Sequence[str | Input] = (),
+    outputs: Mapping[str, str] | Sequence[Output] = (),
+    params: Mapping[str, Any] | None = None,
+) -> Step:
+    """Declare a step, checking every part's form now so mistakes surface at build time."""
+    if not isinstance(name, str) or not STEP_NAME_RE.fullmatch(name):
+        raise PipelineDefinitionError(
+            f"invalid step name {name!r}: expected a Python-identifier-like name such as 'data_check'"
+        )
+    if isinstance(func, str):
+        if not FUNC_REF_RE.fullmatch(func):
+            raise PipelineDefinitionError(
+                f"step '{name}': function reference {func!r} should look like 'package.module:function'"
+            )
+    elif not callable(func) or getattr(func, "__name__", "") == "<lambda>":
+        raise PipelineDefinitionError(
+            f"step '{name}': func must be a named function or 'package.module:function', not {func!r}"
+        )
+    ins = tuple(_as_input(name, s) for s in inputs)
+    outs = _as_outputs(name, outputs)
+    return Step(name, func, ins, outs, _check_params(name, params or {}))

@@ -1,0 +1,14 @@
+"""The artifact store: content-addressed, versioned, aliased artifacts with lineage."""
+
+from modelmill.store.lineage import LineageGraph, build_lineage
+from modelmill.store.store import ArtifactStore, VerifyProblem
+from modelmill.store.workspace import Workspace, default_workspace_path
+
+__all__ = [
+    "ArtifactStore",
+    "LineageGraph",
+    "VerifyProblem",
+    "Workspace",
+    "build_lineage",
+    "default_workspace_path",
+]

@@ -1,0 +1,380 @@
+"""The artifact store: named, versioned, aliased, content-addressed artifacts.
+
+A ``put`` first places the blob (temp file, fsync, rename), then commits the index
+row, the ``latest`` alias and the lineage edges in one transaction. Killed at any
+point, the store holds either the whole new version or none of it; at worst an
+unreferenced blob or temp file remains, which ``gc`` removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, StoreError
+from modelmill.core.hashing import sha256_path
+from modelmill.core.names import LATEST, ArtifactRef, parse_ref, validate_alias, validate_name
+from modelmill.core.types import ArtifactVersion
+from modelmill.store.blobs import BlobStore, copy_hashing, fsync_dir, remove_path
+from modelmill.store.db import Database
+
+_COLUMNS = (
+    "id, name, version, type, digest, size, kind, created, description, metadata, run_id, step"
+)
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One version whose content does not match its digest."""
+
+    ref: str
+    expected: str
+    actual: str | None
+
+    def __str__(self) -> str:
+        state = "missing" if self.actual is None else f"hashes to {self.actual[:12]}"
+        return f"{self.ref}: content {state}, expected {self.expected[:12]}"
+
+
+class ArtifactStore:
+    """Read and write artifacts in one workspace directory."""
+
+    def __init__(self, root: Path, db: Database) -> None:
+        self.root = root
+        self.db = db
+        self.blobs = BlobStore(root / "blobs", root / "tmp")
+        db.ensure_schema(resources.files("modelmill.store").joinpath("schema.sql").read_text())
+
+    # ----------------------------------------------------------------- writing
+    def put(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        type: str,
+        *,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        inputs: Iterable[str | ArtifactRef] = (),
+        run_id: str | None = None,
+        step: str | None = None,
+        aliases: Iterable[str] = (),
+        move: bool = False,
+    ) -> ArtifactVersion:
+        """Store a file or directory as the next version of ``name`` (or return the identical one).
+
+        ``inputs`` are the artifact versions the producing run consumed (lineage).
+        ``move`` lets the runner hand over a scratch file without a copy.
+        """
+        validate_name(name)
+        alias_list = [validate_alias(a) for a in aliases]
+        meta_json = json.dumps(dict(metadata or {}), sort_keys=True, default=str)
+        input_ids = [self._resolve_row(parse_ref(r))["id"] for r in inputs]
+        try:
+            blob = self.blobs.ingest(Path(path), move=move)
+        except OSError as exc:
+            raise StoreError(f"could not store {path} as '{name}': {exc}") from exc
+
+        def commit(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT id FROM versions WHERE name = ? AND digest = ? ORDER BY version DESC",
+                (name, blob.digest),
+            ).fetchone()
+            if row is not None:
+                version_id = int(row["id"])
+            else:
+                nxt = conn.execute(
+                    "SELECT COALESCE(MAX(version), -1) + 1 FROM versions WHERE name = ?", (name,)
+                ).fetchone()[0]
+                cur = conn.execute(
+                    f"INSERT INTO versions ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        name,
+                        nxt,
+                        type,
+                        blob.digest,
+                        blob.size,
+                        blob.kind,
+                        time.time(),
+                        description,
+                        meta_json,
+                        run_id,
+                        step,
+                    ),
+                )
+                version_id = int(cur.lastrowid or 0)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO lineage (version_id, input_id) VALUES (?, ?)",
+                    [(version_id, i) for i in input_ids],
+                )
+            for alias in [LATEST, *alias_list]:
+                self._set_alias(conn, name, alias, version_id, note=f"put by {run_id or 'user'}")
+            return version_id
+
+        version_id = self.db.write(commit)
+        return self.db.read(lambda c: self._load(c, self._row_by_id(c, version_id)))
+
+    def set_alias(self, ref: str | ArtifactRef, alias: str, note: str = "") -> ArtifactVersion:
+        """Point ``alias`` of the referenced name at exactly that version."""
+        validate_alias(alias)
+        parsed = parse_ref(ref)
+
+        def commit(conn: sqlite3.Connection) -> sqlite3.Row:
+            row = self._resolve_in(conn, parsed)
+            self._set_alias(conn, parsed.name, alias, int(row["id"]), note=note or "set by user")
+            return row
+
+        row = self.db.write(commit)
+        return self.db.read(lambda c: self._load(c, row))
+
+    def mark_latest(self, version: ArtifactVersion, note: str = "reused from cache") -> None:
+        """Move ``latest`` to an existing version (a cache hit reuses it as the newest result)."""
+
+        def commit(conn: sqlite3.Connection) -> None:
+            row = self._resolve_in(conn, ArtifactRef(version.name, version=version.version))
+            current = conn.execute(
+                "SELECT version_id FROM aliases WHERE name = ? AND alias = ?",
+                (version.name, LATEST),
+            ).fetchone()
+            if current is None or current[0] != row["id"]:
+                self._set_alias(conn, version.name, LATEST, int(row["id"]), note=note)
+
+        self.db.write(commit)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Delete an alias (not ``latest``); the versions stay."""
+        validate_name(name)
+        validate_alias(alias)
+
+        def commit(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+            if cur.rowcount == 0:
+                raise ArtifactNotFoundError(f"'{name}' has no alias '{alias}'")
+            conn.execute(
+                "INSERT INTO alias_events (name, alias, version_id, at, note) VALUES (?,?,NULL,?,?)",
+                (name, alias, time.time(), "removed"),
+            )
+
+        self.db.write(commit)
+
+    @staticmethod
+    def _set_alias(conn: sqlite3.Connection, name: str, alias: str, vid: int, note: str) -> None:
+        conn.execute(
+            "INSERT INTO aliases (name, alias, version_id, updated) VALUES (?,?,?,?) "
+            "ON CONFLICT (name, alias) DO UPDATE SET version_id = excluded.version_id, "
+            "updated = excluded.updated",
+            (name, alias, vid, time.time()),
+        )
+        conn.execute(
+            "INSERT INTO alias_events (name, alias, version_id, at, note) VALUES (?,?,?,?,?)",
+            (name, alias, vid, time.time(), note),
+        )
+
+    # ----------------------------------------------------------------- reading
+    def resolve(self, ref: str | ArtifactRef) -> ArtifactVersion:
+        """The version a reference means now (``name``, ``name:vN``, ``name:alias``)."""
+        parsed = parse_ref(ref)
+        return self.db.read(lambda c: self._load(c, self._resolve_in(c, parsed)))
+
+    def exists(self, ref: str | ArtifactRef) -> bool:
+        """Whether the reference resolves (no error for a missing name or alias)."""
+        try:
+            self.resolve(ref)
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    def path(self, ref: str | ArtifactRef | ArtifactVersion, *, verify: bool = True) -> Path:
+        """Read-only path of the stored content, verified against its digest first."""
+        version = ref if isinstance(ref, ArtifactVersion) else self.resolve(ref)
+        blob_path = self.blobs.path(version.digest)
+        if verify:
+            self._check(version, self.blobs.actual_digest(version.digest))
+        return blob_path
+
+    def get(self, ref: str | ArtifactRef, dest: str | os.PathLike[str] | None = None) -> Path:
+        """Copy verified content to ``dest`` (default: ``./NAME``) and return the path written.
+
+        An existing directory as ``dest`` receives ``dest/NAME``. The copy is made under a
+        temporary name and renamed only once its digest matched.
+        """
+        version = self.resolve(ref)
+        target = Path(dest) if dest is not None else Path(version.name)
+        if (target.is_dir() and version.kind == "file") or target.is_dir():
+            target = target / version.name
+        if target.exists():
+            raise StoreError(f"{target} already exists; choose another destination or remove it")
+        staged = target.parent / f".{target.name}.{os.getpid()}.partial"
+        try:
+            if version.kind == "file":
+                actual, _ = copy_hashing(self.blobs.path(version.digest), staged)
+            else:
+                shutil.copytree(self.blobs.path(version.digest), staged)
+                actual = sha256_path(staged)
+            self._check(version, actual)
+            os.rename(staged, target)
+            fsync_dir(target.parent.resolve())
+        except FileNotFoundError:
+            self._check(version, None)
+            raise
+        finally:
+            if staged.exists():
+                remove_path(staged)
+        return target
+
+    def read_text(self, ref: str | ArtifactRef) -> str:
+        """Verified text content of a file artifact."""
+        return self.path(ref).read_text()
+
+    def versions(self, name: str | None = None) -> list[ArtifactVersion]:
+        """Every version (of one name, or all names), oldest first."""
+        where, args = ("WHERE name = ?", (validate_name(name),)) if name else ("", ())
+
+        def query(conn: sqlite3.Connection) -> list[ArtifactVersion]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM versions {where} ORDER BY name, version", args
+            ).fetchall()
+            return [self._load(conn, r) for r in rows]
+
+        return self.db.read(query)
+
+    def names(self) -> list[str]:
+        """Artifact names in the store, sorted."""
+        return self.db.read(
+            lambda c: [r[0] for r in c.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
+        )
+
+    # ------------------------------------------------------------- maintenance
+    def verify(self) -> list[VerifyProblem]:
+        """Re-hash every stored version; an empty list means the store is intact."""
+        problems: list[VerifyProblem] = []
+        checked: dict[str, str | None] = {}
+        for version in self.versions():
+            if version.digest not in checked:
+                checked[version.digest] = self.blobs.actual_digest(version.digest)
+            actual = checked[version.digest]
+            if actual != version.digest:
+                problems.append(VerifyProblem(version.ref, version.digest, actual))
+        return problems
+
+    def gc(self, grace_seconds: float = 3600.0, dry_run: bool = False) -> list[Path]:
+        """Remove temp files and unreferenced blobs older than ``grace_seconds``.
+
+        The grace period protects a concurrent writer whose blob is placed but whose
+        index commit has not landed yet.
+        """
+        cutoff = time.time() - grace_seconds
+        referenced = set(
+            self.db.read(
+                lambda c: [r[0] for r in c.execute("SELECT DISTINCT digest FROM versions")]
+            )
+        )
+        stale: list[Path] = []
+        if self.blobs.tmp.exists():
+            stale += [p for p in self.blobs.tmp.iterdir() if p.lstat().st_mtime < cutoff]
+        sha_root = self.blobs.root / "sha256"
+        if sha_root.exists():
+            for blob in sha_root.glob("*/*"):
+                if blob.name not in referenced and blob.lstat().st_mtime < cutoff:
+                    stale.append(blob)
+        if not dry_run:
+            for path in stale:
+                remove_path(path)
+        return stale
+
+    # ----------------------------------------------------------------- helpers
+    def _check(self, version: ArtifactVersion, actual: str | None) -> None:
+        if actual != version.digest:
+            state = "is missing" if actual is None else f"hashes to sha256:{actual[:12]}"
+            raise IntegrityError(
+                f"artifact '{version.ref}' is corrupted: its content {state} but was stored as "
+                f"sha256:{version.digest[:12]}. Re-create it (re-run the step that produced it, "
+                "with --force) or restore it with 'modelmill artifacts put'."
+            )
+
+    def _resolve_row(self, ref: ArtifactRef) -> sqlite3.Row:
+        return self.db.read(lambda c: self._resolve_in(c, ref))
+
+    def _resolve_in(self, conn: sqlite3.Connection, ref: ArtifactRef) -> sqlite3.Row:
+        if ref.version is not None:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM versions WHERE name = ? AND version = ?",
+                (ref.name, ref.version),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                f"SELECT {', '.join('v.' + c.strip() for c in _COLUMNS.split(','))} "
+                "FROM aliases a JOIN versions v ON v.id = a.version_id "
+                "WHERE a.name = ? AND a.alias = ?",
+                (ref.name, ref.alias),
+            ).fetchone()
+        if row is None:
+            raise ArtifactNotFoundError(self._not_found_message(conn, ref))
+        return row
+
+    @staticmethod
+    def _not_found_message(conn: sqlite3.Connection, ref: ArtifactRef) -> str:
+        known = conn.execute(
+            "SELECT COUNT(*) FROM versions WHERE name = ?", (ref.name,)
+        ).fetchone()[0]
+        if not known:
+            import difflib
+
+            names = [r[0] for r in conn.execute("SELECT DISTINCT name FROM versions")]
+            close = difflib.get_close_matches(ref.name, names, n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            return f"no artifact named '{ref.name}' in this workspace.{hint}"
+        aliases = [
+            r[0] for r in conn.execute("SELECT alias FROM aliases WHERE name = ?", (ref.name,))
+        ]
+        return (
+            f"'{ref}' does not exist: '{ref.name}' has versions v0..v{known - 1} "
+            f"and aliases {', '.join(sorted(aliases))}"
+        )
+
+    @staticmethod
+    def _row_by_id(conn: sqlite3.Connection, version_id: int) -> sqlite3.Row:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM versions WHERE id = ?", (version_id,)
+        ).fetchone()
+        assert row is not None, version_id
+        return row
+
+    @staticmethod
+    def _load(conn: sqlite3.Connection, row: sqlite3.Row) -> ArtifactVersion:
+        aliases = tuple(
+            r[0]
+            for r in conn.execute(
+                "SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (row["id"],)
+            )
+        )
+        inputs = tuple(
+            f"{r[0]}:v{r[1]}"
+            for r in conn.execute(
+                "SELECT v.name, v.version FROM lineage l JOIN versions v ON v.id = l.input_id "
+                "WHERE l.version_id = ? ORDER BY v.name, v.version",
+                (row["id"],),
+            )
+        )
+        return ArtifactVersion(
+            name=row["name"],
+            version=row["version"],
+            type=row["type"],
+            digest=row["digest"],
+            size=row["size"],
+            kind=row["kind"],
+            created=row["created"],
+            description=row["description"],
+            metadata=json.loads(row["metadata"]),
+            run_id=row["run_id"],
+            step=row["step"],
+            aliases=aliases,
+            inputs=inputs,
+        )

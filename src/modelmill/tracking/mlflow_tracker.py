@@ -1,0 +1,211 @@
+"""MLflow adapter: parent run per pipeline execution, nested run per step that runs.
+
+``import mlflow`` costs about 3 s, longer than a fully cached pipeline takes, so the
+adapter connects only when a step actually runs. An execution where every step was a
+cache hit is logged by a detached process (``python -m modelmill.tracking.deferred``)
+so the command returns at once and the parent run still appears in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from modelmill.tracking.environment import git_commit, pip_freeze
+
+MAX_PARAM_CHARS = 6000
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+class MlflowTracker:
+    """Logs to an MLflow tracking store (SQLite in the workspace by default)."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        artifact_root: Path,
+        *,
+        defer_when_idle: bool = True,
+        spool_dir: Path | None = None,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_root = artifact_root
+        self.defer_when_idle = defer_when_idle
+        self.spool_dir = spool_dir or artifact_root.parent / "tmp"
+        self._pending: dict[str, Any] = {}
+        self._client: Any = None
+        self._parent: str | None = None
+        self._step_run: str | None = None
+
+    # -- Tracker interface ---------------------------------------------------
+    def start_pipeline(self, run_id: str, config_yaml: str, params: dict[str, Any]) -> None:
+        commit, dirty = git_commit()
+        self._pending = {
+            "run_id": run_id,
+            "config_yaml": config_yaml,
+            "params": _flatten(params),
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "started_ms": int(time.time() * 1000),
+        }
+
+    def start_step(self, step: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        client, parent = self._connect()
+        run = client.create_run(
+            self._experiment_id(),
+            run_name=step,
+            tags={
+                "mlflow.parentRunId": parent,
+                "modelmill.step": step,
+                "modelmill.run_id": self._pending["run_id"],
+                **self._code_tags(),
+                **tags,
+            },
+        )
+        self._step_run = run.info.run_id
+        self._log_params(self._step_run, _flatten(params))
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        if self._step_run is not None:
+            for key, value in metrics.items():
+                self._client.log_metric(self._step_run, key, float(value))
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        if self._step_run is not None:
+            self._client.log_artifact(self._step_run, str(path), artifact_path)
+
+    def end_step(self, status: str, tags: dict[str, str]) -> None:
+        if self._step_run is None:
+            return
+        for key, value in tags.items():
+            self._client.set_tag(self._step_run, key, value)
+        self._client.set_terminated(self._step_run, "FINISHED" if status == "ran" else "FAILED")
+        self._step_run = None
+
+    def end_pipeline(self, status: str, summary: dict[str, Any]) -> str | None:
+        self._pending["summary"] = summary
+        self._pending["status"] = status
+        if self._client is None and self.defer_when_idle:
+            self._spawn_deferred()
+            return None
+        return self.finish_now()
+
+    # -- implementation ------------------------------------------------------
+    def finish_now(self) -> str:
+        """Close the parent run (connecting first when nothing ran)."""
+        client, parent = self._connect()
+        summary = self._pending.get("summary", {})
+        for key, value in summary.get("metrics", {}).items():
+            client.log_metric(parent, key, float(value))
+        for step in summary.get("steps", []):
+            client.set_tag(parent, f"modelmill.step.{step['name']}", step["status"])
+            client.set_tag(
+                parent, f"modelmill.step.{step['name']}.outputs", ",".join(step["outputs"])
+            )
+        ok = self._pending.get("status") == "success"
+        client.set_terminated(parent, "FINISHED" if ok else "FAILED")
+        return parent
+
+    def _connect(self) -> tuple[Any, str]:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            for name in ("alembic", "mlflow"):  # mlflow sets its own levels on import
+                logging.getLogger(name).setLevel(logging.WARNING)
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            self._parent = self._create_parent()
+        assert self._parent is not None
+        return self._client, self._parent
+
+    def _experiment_id(self) -> str:
+        exp = self._client.get_experiment_by_name(self.experiment)
+        if exp is not None:
+            return str(exp.experiment_id)
+        self.artifact_root.mkdir(parents=True, exist_ok=True)
+        try:
+            return str(self._client.create_experiment(self.experiment, self.artifact_root.as_uri()))
+        except Exception:  # created concurrently by another process
+            return str(self._client.get_experiment_by_name(self.experiment).experiment_id)
+
+    def _code_tags(self) -> dict[str, str]:
+        return {
+            "mlflow.source.git.commit": self._pending["git_commit"],
+            "modelmill.git_commit": self._pending["git_commit"],
+            "modelmill.git_dirty": str(self._pending["git_dirty"]).lower(),
+        }
+
+    def _create_parent(self) -> str:
+        p = self._pending
+        run = self._client.create_run(
+            self._experiment_id(),
+            run_name=p["run_id"],
+            start_time=p["started_ms"],
+            tags={
+                "modelmill.run_id": p["run_id"],
+                "modelmill.kind": "pipeline",
+                **self._code_tags(),
+            },
+        )
+        run_id = str(run.info.run_id)
+        self._log_params(run_id, p["params"])
+        self._client.log_text(run_id, p["config_yaml"], "config.yaml")
+        self._client.log_text(run_id, pip_freeze(), "environment/requirements.txt")
+        self._client.log_text(run_id, sys.version, "environment/python.txt")
+        return run_id
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self._client.log_batch(run_id, params=items[start : start + 100])
+
+    def _spawn_deferred(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "tracking_uri": self.tracking_uri,
+            "experiment": self.experiment,
+            "artifact_root": str(self.artifact_root),
+            "pending": self._pending,
+        }
+        spool = self.spool_dir / f"deferred-tracking-{self._pending['run_id']}.json"
+        spool.write_text(json.dumps(payload))
+        log = open(spool.with_suffix(".log"), "ab")  # noqa: SIM115 - handed to the child
+        subprocess.Popen(
+            [sys.executable, "-m", "modelmill.tracking.deferred", str(spool)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ},
+        )
+        log.close()
+
+
+def replay(payload: dict[str, Any]) -> str:
+    """Log a spooled, fully cached execution (run by the detached process)."""
+    tracker = MlflowTracker(
+        payload["tracking_uri"],
+        payload["experiment"],
+        Path(payload["artifact_root"]),
+        defer_when_idle=False,
+    )
+    tracker._pending = payload["pending"]
+    return tracker.finish_now()
