@@ -1,5 +1,6 @@
 # modelmill developer entry points. Only Python 3.11+ is needed.
-PYTHON ?= python3
+# the newest python3.x >= 3.11 on PATH, else python3 (checked below)
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelmill.runner import StepContext
+if TYPE_CHECKING:
+    from modelmill.runner import StepContext
 
 FEATURES = ("x1", "x2", "x3")
 

@@ -99,7 +99,8 @@ def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     old_c, new_c = old.get("code", {}), new.get("code", {})
     changed_code = [k for k in sorted(set(old_c) | set(new_c)) if old_c.get(k) != new_c.get(k)]
     if changed_code:
-        parts.append(f"code changed ({', '.join(changed_code)})")
+        more = f" and {len(changed_code) - 3} more" if len(changed_code) > 3 else ""
+        parts.append(f"code changed ({', '.join(changed_code[:3])}{more})")
     old_l, new_l = old.get("libraries", {}), new.get("libraries", {})
     parts += [
         f"library {k} {old_l.get(k)} -> {new_l.get(k)}"

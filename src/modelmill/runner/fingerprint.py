@@ -3,7 +3,10 @@
 Code is fingerprinted without importing it: the step's module source is parsed for
 imports, and every imported module of the same top-level package (the project's own
 code) is followed and hashed too. Editing a helper a step uses therefore re-runs the
-step; editing an unrelated module does not.
+step; editing an unrelated module does not. modelmill's own machinery (store, runner,
+tracking, CLI...) is not step code: it is covered by modelmill's version in the library
+part of the key, so editing the runner does not invalidate every cached step. Imports
+under ``if TYPE_CHECKING:`` are ignored (they never run).
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from pathlib import Path
 
 from modelmill.core.hashing import sha256_text
 
-KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow")
+KEY_LIBRARIES = ("modelmill", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow")
+
+
+FRAMEWORK = tuple(
+    f"modelmill.{name}" for name in ("core", "store", "runner", "tracking", "cli", "api", "config")
+)
+
+
+def _is_framework(module: str) -> bool:
+    return module == "modelmill" or any(module == f or module.startswith(f + ".") for f in FRAMEWORK)
 
 
 def _module_file(module: str) -> Path | None:
@@ -39,7 +51,7 @@ def _imports(module: str, path: Path, source: str) -> set[str]:
     """Absolute names of modules (and possible submodules) that ``source`` imports."""
     package = module if _is_package(path) else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -54,6 +66,20 @@ def _imports(module: str, path: Path, source: str) -> set[str]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:``."""
+    nodes: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 @lru_cache(maxsize=512)
 def _read(path: Path, mtime_ns: int) -> str:
     return path.read_text(encoding="utf-8")
@@ -66,7 +92,7 @@ def code_fingerprint(module: str) -> dict[str, str]:
     todo = [module]
     while todo:
         name = todo.pop()
-        if name in seen or name.partition(".")[0] != top:
+        if name in seen or name.partition(".")[0] != top or (name != module and _is_framework(name)):
             continue
         path = _module_file(name)
         if path is None:
