@@ -83,13 +83,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else repr(value)
+
+
 def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """One line naming what differs between two keys' components (params, inputs, code, libs)."""
     parts: list[str] = []
     old_p, new_p = _flatten(old.get("params", {})), _flatten(new.get("params", {}))
     for k in sorted(set(old_p) | set(new_p)):
-        if old_p.get(k) != new_p.get(k):
-            parts.append(f"param {k} {old_p.get(k)!r} -> {new_p.get(k)!r}")
+        before, after = old_p.get(k, _ABSENT), new_p.get(k, _ABSENT)
+        if before != after or (k in old_p) != (k in new_p):
+            parts.append(f"param {k} {_show(before)} -> {_show(after)}")
     old_i, new_i = old.get("inputs", {}), new.get("inputs", {})
     parts += [
         f"input {k} changed"

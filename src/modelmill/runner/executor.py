@@ -80,6 +80,9 @@ class Executor:
                     result = self._run_step(pipeline, s, run_id, produced, s.name in forced)
                 results.append(result)
                 self.reporter.step_finished(result)
+        except BaseException as exc:  # interrupted or a runner bug: record it, then re-raise
+            self.log.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            raise
         finally:
             self.reporter.close()
             shutil.rmtree(self.ws.runs_dir / run_id, ignore_errors=True)
@@ -115,7 +118,7 @@ class Executor:
                 self.libraries,
             )
             hit = None if forced else self._cache_hit(s, key)
-        except ModelmillError as exc:
+        except (ModelmillError, OSError) as exc:
             return StepResult(s.name, "failed", time.monotonic() - started, error=str(exc))
         if hit is not None:
             versions = [self.store.resolve(ref) for ref in hit.outputs]

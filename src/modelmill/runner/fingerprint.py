@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from modelmill.core.errors import PipelineDefinitionError
 from modelmill.core.hashing import sha256_text
 
 KEY_LIBRARIES = ("modelmill", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow")
@@ -35,9 +36,13 @@ def _is_framework(module: str) -> bool:
 
 def _module_file(module: str) -> Path | None:
     try:
-        spec = importlib.util.find_spec(module)
+        spec = importlib.util.find_spec(module)  # imports parent packages
     except (ImportError, ValueError, AttributeError):
-        return None
+        return None  # not a module (e.g. ``from pkg import function``) or not installed
+    except Exception as exc:  # a parent package that fails to import: the step cannot run
+        raise PipelineDefinitionError(
+            f"cannot import the package of step module {module}: {type(exc).__name__}: {exc}"
+        ) from None
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
     return Path(spec.origin)
@@ -64,6 +69,12 @@ def _imports(module: str, path: Path, source: str) -> set[str]:
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
     return found
+
+
+def _parents(module: str) -> list[str]:
+    """Enclosing packages: importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` too."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -97,9 +108,14 @@ def code_fingerprint(module: str) -> dict[str, str]:
         path = _module_file(name)
         if path is None:
             continue
-        source = _read(path, path.stat().st_mtime_ns)
+        try:
+            source = _read(path, path.stat().st_mtime_ns)
+            imports = _imports(name, path, source)
+        except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+            raise PipelineDefinitionError(f"cannot read step code in module {name} ({path}): {type(exc).__name__}: {exc}") from None
         seen[name] = sha256_text(source)
-        todo.extend(_imports(name, path, source))
+        todo.extend(imports)
+        todo.extend(_parents(name))
     if module not in seen:
         seen[module] = _source_of_loaded(module)
     return dict(sorted(seen.items()))

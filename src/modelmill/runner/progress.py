@@ -30,12 +30,10 @@ class Reporter(Protocol):
 
 
 def _describe(result: StepResult) -> str:
-    detail = ", ".join(result.outputs)
-    if result.reason:
-        detail += f" ({result.reason})"
     if result.error:
-        detail = result.error.splitlines()[-1] if result.error else ""
-    return detail
+        return result.error.splitlines()[-1]
+    reason = f"({result.reason})" if result.reason else ""
+    return " ".join(part for part in (", ".join(result.outputs), reason) if part)
 
 
 class PlainReporter:

@@ -1,0 +1,35 @@
+"""Shared fixtures: every test gets its own workspace; nothing touches ./.modelmill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelmill import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_SAMPLE = REPO.parent / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point MODELMILL_HOME at a per-test directory and run from a per-test cwd."""
+    home = tmp_path / "ws"
+    monkeypatch.setenv("MODELMILL_HOME", str(home))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return home
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """A fresh workspace in the test's temp directory."""
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def store(workspace: Workspace):  # type: ignore[no-untyped-def]
+    """The artifact store of :func:`workspace`."""
+    return workspace.store

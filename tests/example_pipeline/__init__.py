@@ -1,0 +1,1 @@
+"""A tiny example pipeline used by the runner tests (numbers -> doubled -> total, plus a report dir)."""
