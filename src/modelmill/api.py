@@ -27,9 +27,7 @@ def open_workspace(path: str | Path | None = None) -> Workspace:
     return Workspace(path)
 
 
-def lineage(
-    ref: str, *, workspace: Workspace | None = None, direction: Direction = "up"
-) -> LineageGraph:
+def lineage(ref: str, *, workspace: Workspace | None = None, direction: Direction = "up") -> LineageGraph:
     """What produced ``ref`` (and/or what it produced), as a graph."""
     return build_lineage((workspace or open_workspace()).store, ref, direction)
 
@@ -46,9 +44,7 @@ def load_pipeline(cfg: Any) -> Pipeline:
         raise ConfigError(f"main.pipeline={target!r} cannot be loaded: {exc}") from None
     pipeline = factory(cfg)
     if not isinstance(pipeline, Pipeline):
-        raise PipelineDefinitionError(
-            f"{target} returned {type(pipeline).__name__}, not a Pipeline"
-        )
+        raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
     return pipeline
 
 

@@ -73,9 +73,7 @@ def show_command(
 @handle_errors
 def get_command(
     ref: str = typer.Argument(..., help="NAME[:vN|:ALIAS]"),
-    dest: Path = typer.Argument(
-        None, help="Destination (default ./NAME; a directory gets DIR/NAME)."
-    ),
+    dest: Path = typer.Argument(None, help="Destination (default ./NAME; a directory gets DIR/NAME)."),
     workspace: Path = WorkspaceOption,
 ) -> None:
     """Copy verified content out of the store and print the path written."""
@@ -146,9 +144,7 @@ def verify_command(workspace: Path = WorkspaceOption, as_json: bool = JsonOption
 @app.command("gc")
 @handle_errors
 def gc_command(
-    grace: float = typer.Option(
-        3600.0, "--grace", help="Only remove files older than this (seconds)."
-    ),
+    grace: float = typer.Option(3600.0, "--grace", help="Only remove files older than this (seconds)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed."),
     workspace: Path = WorkspaceOption,
     as_json: bool = JsonOption,

@@ -40,9 +40,7 @@ def iter_tree(root: Path) -> Iterator[Path]:
 
 def tree_manifest(root: Path) -> list[tuple[str, str, int]]:
     """``(relative posix path, sha256, size)`` for every file under ``root``."""
-    return [
-        (p.relative_to(root).as_posix(), sha256_file(p), p.stat().st_size) for p in iter_tree(root)
-    ]
+    return [(p.relative_to(root).as_posix(), sha256_file(p), p.stat().st_size) for p in iter_tree(root)]
 
 
 def manifest_digest(manifest: list[tuple[str, str, int]]) -> str:

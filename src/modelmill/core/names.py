@@ -16,9 +16,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 VERSION_RE = re.compile(r"v(\d+)")
 LATEST = "latest"
-NAME_FORM = (
-    "1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
-)
+NAME_FORM = "1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
 def validate_name(name: str) -> str:

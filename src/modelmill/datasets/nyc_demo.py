@@ -117,7 +117,9 @@ def _rooms(rng: np.random.Generator, shares: dict[str, dict[str, float]], groups
         mask = groups == group
         kinds = list(by_room)
         p = np.array([by_room[k] for k in kinds])
-        rooms[mask] = np.array(kinds, dtype=object)[rng.choice(len(kinds), size=int(mask.sum()), p=p / p.sum())]
+        rooms[mask] = np.array(kinds, dtype=object)[
+            rng.choice(len(kinds), size=int(mask.sum()), p=p / p.sum())
+        ]
     return rooms
 
 

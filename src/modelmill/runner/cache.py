@@ -99,11 +99,7 @@ def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
         if before != after or (k in old_p) != (k in new_p):
             parts.append(f"param {k} {_show(before)} -> {_show(after)}")
     old_i, new_i = old.get("inputs", {}), new.get("inputs", {})
-    parts += [
-        f"input {k} changed"
-        for k in sorted(set(old_i) | set(new_i))
-        if old_i.get(k) != new_i.get(k)
-    ]
+    parts += [f"input {k} changed" for k in sorted(set(old_i) | set(new_i)) if old_i.get(k) != new_i.get(k)]
     old_c, new_c = old.get("code", {}), new.get("code", {})
     changed_code = [k for k in sorted(set(old_c) | set(new_c)) if old_c.get(k) != new_c.get(k)]
     if changed_code:

@@ -152,11 +152,7 @@ class Executor:
                     resolved[inp.name] = None
                     continue
                 producer = pipeline.producer.get(inp.name)
-                hint = (
-                    f" Run step '{producer}' first (main.steps={producer},{s.name})."
-                    if producer
-                    else ""
-                )
+                hint = f" Run step '{producer}' first (main.steps={producer},{s.name})." if producer else ""
                 raise ArtifactNotFoundError(f"input of step '{s.name}': {exc}{hint}") from None
         return resolved
 

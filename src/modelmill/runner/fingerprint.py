@@ -112,7 +112,9 @@ def code_fingerprint(module: str) -> dict[str, str]:
             source = _read(path, path.stat().st_mtime_ns)
             imports = _imports(name, path, source)
         except (SyntaxError, UnicodeDecodeError, OSError) as exc:
-            raise PipelineDefinitionError(f"cannot read step code in module {name} ({path}): {type(exc).__name__}: {exc}") from None
+            raise PipelineDefinitionError(
+                f"cannot read step code in module {name} ({path}): {type(exc).__name__}: {exc}"
+            ) from None
         seen[name] = sha256_text(source)
         todo.extend(imports)
         todo.extend(_parents(name))

@@ -25,9 +25,7 @@ class Pipeline:
             if not isinstance(s, Step):
                 raise PipelineDefinitionError(f"pipeline items must be Step objects, got {s!r}")
             if s.name in by_name:
-                raise PipelineDefinitionError(
-                    f"two steps are named '{s.name}'; names must be unique"
-                )
+                raise PipelineDefinitionError(f"two steps are named '{s.name}'; names must be unique")
             by_name[s.name] = s
         return by_name
 

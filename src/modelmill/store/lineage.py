@@ -55,9 +55,7 @@ class LineageGraph:
         if self.direction in ("up", "both"):
             parts.append("upstream:\n" + "\n".join(self._text_lines(self.root, "  ", set(), True)))
         if self.direction in ("down", "both"):
-            parts.append(
-                "downstream:\n" + "\n".join(self._text_lines(self.root, "  ", set(), False))
-            )
+            parts.append("downstream:\n" + "\n".join(self._text_lines(self.root, "  ", set(), False)))
         return "\n".join(parts)
 
     def _text_lines(self, node: str, indent: str, seen: set[str], up: bool) -> Iterator[str]:

@@ -26,9 +26,7 @@ from modelmill.core.types import ArtifactVersion
 from modelmill.store.blobs import BlobStore, copy_hashing, fsync_dir, remove_path
 from modelmill.store.db import Database
 
-_COLUMNS = (
-    "id, name, version, type, digest, size, kind, created, description, metadata, run_id, step"
-)
+_COLUMNS = "id, name, version, type, digest, size, kind, created, description, metadata, run_id, step"
 
 
 @dataclass(frozen=True)
@@ -272,9 +270,7 @@ class ArtifactStore:
         """
         cutoff = time.time() - grace_seconds
         referenced = set(
-            self.db.read(
-                lambda c: [r[0] for r in c.execute("SELECT DISTINCT digest FROM versions")]
-            )
+            self.db.read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT digest FROM versions")])
         )
         stale: list[Path] = []
         if self.blobs.tmp.exists():
@@ -321,9 +317,7 @@ class ArtifactStore:
 
     @staticmethod
     def _not_found_message(conn: sqlite3.Connection, ref: ArtifactRef) -> str:
-        known = conn.execute(
-            "SELECT COUNT(*) FROM versions WHERE name = ?", (ref.name,)
-        ).fetchone()[0]
+        known = conn.execute("SELECT COUNT(*) FROM versions WHERE name = ?", (ref.name,)).fetchone()[0]
         if not known:
             import difflib
 
@@ -331,9 +325,7 @@ class ArtifactStore:
             close = difflib.get_close_matches(ref.name, names, n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             return f"no artifact named '{ref.name}' in this workspace.{hint}"
-        aliases = [
-            r[0] for r in conn.execute("SELECT alias FROM aliases WHERE name = ?", (ref.name,))
-        ]
+        aliases = [r[0] for r in conn.execute("SELECT alias FROM aliases WHERE name = ?", (ref.name,))]
         return (
             f"'{ref}' does not exist: '{ref.name}' has versions v0..v{known - 1} "
             f"and aliases {', '.join(sorted(aliases))}"
@@ -341,9 +333,7 @@ class ArtifactStore:
 
     @staticmethod
     def _row_by_id(conn: sqlite3.Connection, version_id: int) -> sqlite3.Row:
-        row = conn.execute(
-            f"SELECT {_COLUMNS} FROM versions WHERE id = ?", (version_id,)
-        ).fetchone()
+        row = conn.execute(f"SELECT {_COLUMNS} FROM versions WHERE id = ?", (version_id,)).fetchone()
         assert row is not None, version_id
         return row
 

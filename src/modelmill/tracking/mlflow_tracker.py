@@ -115,9 +115,7 @@ class MlflowTracker:
             client.log_metric(parent, key, float(value))
         for step in summary.get("steps", []):
             client.set_tag(parent, f"modelmill.step.{step['name']}", step["status"])
-            client.set_tag(
-                parent, f"modelmill.step.{step['name']}.outputs", ",".join(step["outputs"])
-            )
+            client.set_tag(parent, f"modelmill.step.{step['name']}.outputs", ",".join(step["outputs"]))
         ok = self._pending.get("status") == "success"
         client.set_terminated(parent, "FINISHED" if ok else "FAILED")
         return parent
