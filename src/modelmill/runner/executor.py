@@ -199,6 +199,7 @@ class Executor:
                 "modelmill.rerun_reason": reason,
             },
         )
+        started = time.monotonic()  # a step's time excludes connecting to the tracker
         try:
             s.load()(ctx)
             outputs = self._store_outputs(s, ctx, run_id, input_refs)

@@ -133,6 +133,7 @@ class BlobStore:
         final = self.path(digest)
         if final.exists():
             if sha256_path(final) == digest:
+                os.utime(final)  # fresh again: gc's grace period must protect the coming commit
                 return  # identical content already stored (dedup)
             remove_path(final)  # a corrupted copy: replace it with the good bytes
         final.parent.mkdir(parents=True, exist_ok=True)

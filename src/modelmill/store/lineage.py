@@ -125,8 +125,11 @@ def _walk_up(graph: LineageGraph, v: ArtifactVersion, all_v: dict[str, ArtifactV
 
 def _walk_down(graph: LineageGraph, v: ArtifactVersion, all_v: dict[str, ArtifactVersion]) -> None:
     for child in all_v.values():
-        if v.ref in child.inputs and child.ref not in graph.nodes:
-            _add_version(graph, child)
-            step = _add_producer(graph, child)
-            graph.edges.add((v.ref, step or child.ref))
+        if v.ref not in child.inputs:
+            continue
+        known = child.ref in graph.nodes
+        _add_version(graph, child)
+        step = _add_producer(graph, child)
+        graph.edges.add((v.ref, step or child.ref))
+        if not known:
             _walk_down(graph, child, all_v)

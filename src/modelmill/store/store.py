@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, StoreError
+from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, StoreError, UsageError
 from modelmill.core.hashing import sha256_path
 from modelmill.core.names import LATEST, ArtifactRef, parse_ref, validate_alias, validate_name
 from modelmill.core.types import ArtifactVersion
@@ -77,7 +77,7 @@ class ArtifactStore:
         input_ids = [self._resolve_row(parse_ref(r))["id"] for r in inputs]
         try:
             blob = self.blobs.ingest(Path(path), move=move)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a symlink inside a directory
             raise StoreError(f"could not store {path} as '{name}': {exc}") from exc
 
         def commit(conn: sqlite3.Connection) -> int:
@@ -208,13 +208,16 @@ class ArtifactStore:
         if (target.is_dir() and version.kind == "file") or target.is_dir():
             target = target / version.name
         if target.exists():
-            raise StoreError(f"{target} already exists; choose another destination or remove it")
+            raise UsageError(f"{target} already exists; choose another destination or remove it")
+        if not target.parent.is_dir():
+            raise UsageError(f"destination directory {target.parent} does not exist; create it first")
         staged = target.parent / f".{target.name}.{os.getpid()}.partial"
         try:
             if version.kind == "file":
                 actual, _ = copy_hashing(self.blobs.path(version.digest), staged)
             else:
-                shutil.copytree(self.blobs.path(version.digest), staged)
+                # copyfile, not copy2: the user's copy is writable, unlike the blob
+                shutil.copytree(self.blobs.path(version.digest), staged, copy_function=shutil.copyfile)
                 actual = sha256_path(staged)
             self._check(version, actual)
             os.rename(staged, target)

@@ -55,13 +55,12 @@ class MlflowTracker:
 
     # -- Tracker interface ---------------------------------------------------
     def start_pipeline(self, run_id: str, config_yaml: str, params: dict[str, Any]) -> None:
-        commit, dirty = git_commit()
+        # the git commit is read when connecting (here, or in the detached logger, which
+        # inherits the working directory): a fully cached run never pays for `git`
         self._pending = {
             "run_id": run_id,
             "config_yaml": config_yaml,
             "params": _flatten(params),
-            "git_commit": commit,
-            "git_dirty": dirty,
             "started_ms": int(time.time() * 1000),
         }
 
@@ -143,6 +142,8 @@ class MlflowTracker:
             return str(self._client.get_experiment_by_name(self.experiment).experiment_id)
 
     def _code_tags(self) -> dict[str, str]:
+        if "git_commit" not in self._pending:
+            self._pending["git_commit"], self._pending["git_dirty"] = git_commit()
         return {
             "mlflow.source.git.commit": self._pending["git_commit"],
             "modelmill.git_commit": self._pending["git_commit"],

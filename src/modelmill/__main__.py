@@ -1,0 +1,3 @@
+from modelmill.cli import main
+
+main()
