@@ -1,6 +1,6 @@
 # modelmill developer entry points. Only Python 3.11+ is needed.
-# the newest python3.x >= 3.11 on PATH, else python3 (checked below)
-PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# the first of python3, python3.13, python3.12, python3.11 that runs and is >= 3.11
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 .PHONY: run test test-slow check lint bench clean
 
 $(BIN)/activate:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "modelmill needs Python >= 3.11; set PYTHON=python3.11")'
+	@test -n "$(PYTHON)" || { echo "modelmill needs Python >= 3.11 on PATH (or set PYTHON=/path/to/python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 

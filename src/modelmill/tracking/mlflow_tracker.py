@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ class MlflowTracker:
 
             for name in ("alembic", "mlflow"):  # mlflow sets its own levels on import
                 logging.getLogger(name).setLevel(logging.WARNING)
+            warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self._parent = self._create_parent()
