@@ -143,13 +143,13 @@ class Executor:
         resolved: dict[str, ArtifactVersion | None] = {}
         for inp in s.inputs:
             if not inp.external and not inp.pinned and inp.name in produced:
-                resolved[inp.name] = produced[inp.name]
+                resolved[inp.key] = produced[inp.name]
                 continue
             try:
-                resolved[inp.name] = self.store.resolve(inp.ref)
+                resolved[inp.key] = self.store.resolve(inp.ref)
             except ArtifactNotFoundError as exc:
                 if inp.optional:
-                    resolved[inp.name] = None
+                    resolved[inp.key] = None
                     continue
                 producer = pipeline.producer.get(inp.name)
                 hint = f" Run step '{producer}' first (main.steps={producer},{s.name})." if producer else ""

@@ -41,6 +41,11 @@ class Input:
         return parse_ref(self.ref).name
 
     @property
+    def key(self) -> str:
+        """How the step refers to it (``ctx.input(key)``): the name, or the full pinned ref."""
+        return self.ref if self.pinned else self.name
+
+    @property
     def pinned(self) -> bool:
         """True when the reference names a version or alias instead of a bare name."""
         return ":" in self.ref
@@ -151,5 +156,8 @@ def step(
             f"step '{name}': func must be a named function or 'package.module:function', not {func!r}"
         )
     ins = tuple(_as_input(name, s) for s in inputs)
+    keys = [i.key for i in ins]
+    if len(set(keys)) != len(keys):
+        raise PipelineDefinitionError(f"step '{name}' declares the same input twice: {keys}")
     outs = _as_outputs(name, outputs)
     return Step(name, func, ins, outs, _check_params(name, params or {}))
