@@ -44,7 +44,7 @@ def timed_run(script: Path, env: dict[str, str], cwd: Path, *args: str) -> tuple
     """Wall time of one ``modelmill run ... --json`` and its summary."""
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(script), "run", *args, "--json"],
+        [str(script), "run", "main.pipeline=modelmill.examples.toy:build_pipeline", *args, "--json"],
         cwd=cwd,
         env=env,
         capture_output=True,

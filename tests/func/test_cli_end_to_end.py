@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from modelmill.cli import app
 
 NOTRACK = "main.tracking=none"
+TOY = "main.pipeline=modelmill.examples.toy:build_pipeline"  # the default is the NYC pipeline
 STEPS = ["make_data", "clean", "split", "fit", "score"]
 ARTIFACTS = {
     "toy_raw.csv",
@@ -43,7 +44,9 @@ runner = CliRunner()
 
 # ----------------------------------------------------------------------------- helpers
 def mm(*args: str, code: int | None = 0) -> Any:
-    """Invoke the CLI in-process; check the exit code (unless ``code`` is None)."""
+    """Invoke the CLI in-process (``run`` uses the toy pipeline); check the exit code."""
+    if args and args[0] == "run" and "--config-dir" not in args:
+        args = (args[0], TOY, *args[1:])
     result = runner.invoke(app, list(args))
     if code is not None:
         detail = f"\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
@@ -540,7 +543,7 @@ def test_step_failure_exits_1_and_skips_later_steps(failing_config_dir: Path) ->
 def test_subprocess_runs_then_cached() -> None:
     env = subprocess_env()
     first = subprocess.run(
-        [sys.executable, "-m", "modelmill.cli", "run", NOTRACK, "--json"],
+        [sys.executable, "-m", "modelmill.cli", "run", NOTRACK, TOY, "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -552,7 +555,7 @@ def test_subprocess_runs_then_cached() -> None:
     assert "[fit] ran" in first.stderr
 
     second = subprocess.run(
-        [console_script(), "run", NOTRACK, "--json"],
+        [console_script(), "run", NOTRACK, TOY, "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -565,7 +568,7 @@ def test_subprocess_runs_then_cached() -> None:
     assert summary["metrics"] == json.loads(first.stdout)["metrics"]
 
     bad = subprocess.run(
-        [console_script(), "run", NOTRACK, "exampel.alpha=1"],
+        [console_script(), "run", NOTRACK, TOY, "exampel.alpha=1"],
         capture_output=True,
         text=True,
         env=env,
@@ -589,7 +592,7 @@ def test_python_dash_m_modelmill() -> None:
     assert helped.returncode == 0, helped.stderr
     assert "Usage:" in helped.stdout
     ran = subprocess.run(
-        [sys.executable, "-m", "modelmill", "run", NOTRACK, "--json"],
+        [sys.executable, "-m", "modelmill", "run", NOTRACK, TOY, "--json"],
         capture_output=True,
         text=True,
         env=env,

@@ -81,8 +81,11 @@ def generate_listings(rows: int = 5000, seed: int = 42) -> pd.DataFrame:
     lon = rng.normal(coords[:, 2], coords[:, 3]).clip(-74.25, -73.50)
     rooms = _rooms(rng, stats["room_type_share"], groups)
     levels = stats["quantile_levels"]
-    reviews = np.round(_from_quantiles(rng, levels, stats["quantiles_number_of_reviews"], rows)).astype(int)
-    no_review = rng.random(rows) < stats["missing_review_share"]
+    zero = stats["missing_review_share"]
+    no_review = rng.random(rows) < zero
+    # listings with reviews: draw from the upper (positive) part of the real distribution
+    upper = zero + (1 - zero) * rng.random(rows)
+    reviews = np.round(np.interp(upper, levels, stats["quantiles_number_of_reviews"])).astype(int)
     reviews = np.where(no_review, 0, np.maximum(reviews, 1))
     days = (pd.to_datetime(stats["last_review_quantiles"]) - pd.Timestamp("1970-01-01")).days
     sampled = _from_quantiles(rng, levels, list(days.astype(float)), rows).astype(int)

@@ -117,7 +117,7 @@ class Executor:
                 {n: (v.digest if v else None) for n, v in inputs.items()},
                 self.libraries,
             )
-            hit = None if forced else self._cache_hit(s, key)
+            hit = None if forced or not s.cache else self._cache_hit(s, key)
         except (ModelmillError, OSError) as exc:
             return StepResult(s.name, "failed", time.monotonic() - started, error=str(exc))
         if hit is not None:
@@ -134,7 +134,7 @@ class Executor:
                 metrics=dict(hit.metrics),
                 reason=f"same key as run {hit.run_id}",
             )
-        reason = "forced" if forced else self._why(s, key)
+        reason = "forced" if forced else self._why(s, key) if s.cache else "always runs (cache=False)"
         return self._execute(s, run_id, inputs, key, produced, reason, started)
 
     def _resolve_inputs(

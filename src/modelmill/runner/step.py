@@ -69,6 +69,7 @@ class Step:
     inputs: tuple[Input, ...] = ()
     outputs: tuple[Output, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    cache: bool = True
 
     @property
     def module(self) -> str:
@@ -140,8 +141,14 @@ def step(
     inputs: Sequence[str | Input] = (),
     outputs: Mapping[str, str] | Sequence[Output] = (),
     params: Mapping[str, Any] | None = None,
+    cache: bool = True,
 ) -> Step:
-    """Declare a step, checking every part's form now so mistakes surface at build time."""
+    """Declare a step, checking every part's form now so mistakes surface at build time.
+
+    ``cache=False`` makes the step run every time (e.g. a download whose source can change
+    without its params changing); identical outputs are still deduplicated by the store,
+    so the steps downstream stay cached.
+    """
     if not isinstance(name, str) or not STEP_NAME_RE.fullmatch(name):
         raise PipelineDefinitionError(
             f"invalid step name {name!r}: expected a Python-identifier-like name such as 'data_check'"
@@ -160,4 +167,4 @@ def step(
     if len(set(keys)) != len(keys):
         raise PipelineDefinitionError(f"step '{name}' declares the same input twice: {keys}")
     outs = _as_outputs(name, outputs)
-    return Step(name, func, ins, outs, _check_params(name, params or {}))
+    return Step(name, func, ins, outs, _check_params(name, params or {}), cache=cache)

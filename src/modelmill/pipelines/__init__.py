@@ -1,0 +1,1 @@
+"""Pipeline factories named by ``main.pipeline``."""
