@@ -16,7 +16,7 @@ def read_table(path: str | os.PathLike[str], **kwargs: object) -> pd.DataFrame:
     text = str(path)
     if text.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
-    return pd.read_csv(path, **kwargs)  # type: ignore[call-overload,no-any-return]
+    return pd.read_csv(path, **kwargs)
 
 
 def read_listings(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -35,17 +35,31 @@ def _is_framework(module: str) -> bool:
 
 
 def _module_file(module: str) -> Path | None:
+    """The ``.py`` file of ``module``, found by walking package directories.
+
+    Only the top-level package is looked up with ``find_spec`` (which executes nothing
+    for a top-level name); submodules are located on disk, so computing a cache key
+    never imports step code or its heavy dependencies.
+    """
+    top, *rest = module.split(".")
     try:
-        spec = importlib.util.find_spec(module)  # imports parent packages
-    except (ImportError, ValueError, AttributeError):
-        return None  # not a module (e.g. ``from pkg import function``) or not installed
-    except Exception as exc:  # a parent package that fails to import: the step cannot run
-        raise PipelineDefinitionError(
-            f"cannot import the package of step module {module}: {type(exc).__name__}: {exc}"
-        ) from None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
         return None
-    return Path(spec.origin)
+    if spec is None:
+        return None
+    if not rest:
+        return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    dirs = [Path(d) for d in (spec.submodule_search_locations or [])]
+    found: Path | None = None
+    for part in rest:
+        found = next(
+            (c for d in dirs for c in (d / part / "__init__.py", d / f"{part}.py") if c.is_file()), None
+        )
+        if found is None:
+            return None  # not a module (e.g. ``from pkg.mod import function``) or not on disk
+        dirs = [found.parent] if found.name == "__init__.py" else []
+    return found
 
 
 def _is_package(path: Path) -> bool:

@@ -6,7 +6,7 @@ requests get exactly the same treatment.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from modelmill.runner import StepContext
 
 
-def clean(frame: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict[str, int]]:  # type: ignore[type-arg]
+def clean(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:
     """The cleaned frame and how many rows each rule removed (rules apply in order)."""
     removed: dict[str, int] = {}
     rules = {

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from modelmill.datasets.io import read_listings, write_csv
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from modelmill.runner import StepContext
 
 
-def stratify_column(frame, column: str):  # type: ignore[no-untyped-def]
+def stratify_column(frame: pd.DataFrame, column: str) -> pd.Series | None:
     """The stratification labels, or ``None`` for ``none``; rare classes fall back to none."""
     if column in ("none", "", "None"):
         return None

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from modelmill.datasets.io import read_table, write_csv
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from modelmill.runner import StepContext
 
 
@@ -24,7 +26,7 @@ def run(ctx: StepContext) -> None:
     ctx.log_metric("raw_rows", len(frame))
 
 
-def _read_source(sample: str):  # type: ignore[no-untyped-def]
+def _read_source(sample: str) -> pd.DataFrame:
     """Read a local path or an http(s) URL (through fsspec); errors name the source."""
     from modelmill.core.errors import UsageError
 
