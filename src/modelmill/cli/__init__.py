@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelmill.cli import artifacts, lineage, run
+from modelmill.cli import artifacts, check, lineage, promote, run, test_model
 
 app = typer.Typer(
     name="modelmill",
@@ -15,6 +15,9 @@ app = typer.Typer(
 app.command("run")(run.run_command)
 app.add_typer(artifacts.app, name="artifacts")
 app.command("lineage")(lineage.lineage_command)
+app.command("check")(check.check_command)
+app.command("promote")(promote.promote_command)
+app.command("test")(test_model.test_command)
 
 
 def main() -> None:

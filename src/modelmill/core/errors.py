@@ -12,7 +12,8 @@ Every error a user can cause derives from :class:`ModelmillError` and carries an
     │   ├── ArtifactNotFoundError      no such name, version or alias (exit 2)
     │   ├── IntegrityError             stored content no longer matches its digest
     │   └── StoreBusyError             the index stayed locked past the timeout
-    └── StepFailedError (exit 1)       a pipeline step raised; the run stopped there
+    ├── StepFailedError (exit 1)       a pipeline step raised; the run stopped there
+    └── DataCheckError (exit 1)        a data test (deterministic or statistical) failed
 """
 
 from __future__ import annotations
@@ -68,9 +69,14 @@ class StepFailedError(ModelmillError):
         self.step = step
 
 
+class DataCheckError(ModelmillError):
+    """One or more data tests failed; the message lists each with its statistic and threshold."""
+
+
 __all__ = [
     "ArtifactNotFoundError",
     "ConfigError",
+    "DataCheckError",
     "IntegrityError",
     "InvalidNameError",
     "ModelmillError",

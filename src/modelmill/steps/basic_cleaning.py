@@ -43,4 +43,6 @@ def run(ctx: StepContext) -> None:
         ctx.log.info("rule %s removed %d rows", rule, count)
     ctx.log_metrics({f"removed_{rule}": n for rule, n in removed.items()} | {"clean_rows": len(frame)})
     write_csv(frame, ctx.output("clean_sample.csv"))
-    ctx.set_metadata("clean_sample.csv", rows=len(frame), removed=removed)
+    raw_version = ctx.input_version("sample.csv")
+    source = raw_version.metadata.get("source") if raw_version else None
+    ctx.set_metadata("clean_sample.csv", rows=len(frame), removed=removed, source=source)

@@ -1,0 +1,156 @@
+"""The data_check step in the NYC pipeline, the ``modelmill check`` command and the pytest
+data tests run as a separate process by package name.
+
+Pipelines run through :func:`modelmill.api.run` with ``main.tracking=none`` in the
+per-test workspace (``MODELMILL_HOME``, see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+import modelmill
+from modelmill.cli import app
+from modelmill.core.types import RunSummary, StepResult
+from modelmill.datasets.io import read_listings, write_csv
+from modelmill.datasets.nyc_demo import generate_listings
+from modelmill.steps.basic_cleaning import clean
+from modelmill.validation import default_params
+
+NOTRACK = "main.tracking=none"
+DATA_STEPS = "main.steps=get_data,basic_cleaning,data_check"
+PLUGIN = "modelmill.validation.data_tests.plugin"
+runner = CliRunner()
+
+
+@lru_cache(maxsize=4)
+def _clean(seed: int, rows: int) -> pd.DataFrame:
+    return clean(generate_listings(rows, seed), default_params())[0]
+
+
+def sample(path: Path, seed: int = 1, rows: int = 2000, **changes: tuple[int, object]) -> Path:
+    """Write a clean demo sample; ``changes`` maps a column to ``(row, value)``."""
+    frame = _clean(seed, rows).copy()
+    for column, (row, value) in changes.items():
+        frame.loc[row, column] = value
+    write_csv(frame, path)
+    return path
+
+
+def step_result(summary: RunSummary, name: str) -> StepResult:
+    [found] = [s for s in summary.steps if s.name == name]
+    return found
+
+
+def test_first_passing_sample_becomes_reference_then_later_samples_are_compared() -> None:
+    first = modelmill.run([NOTRACK, DATA_STEPS, "etl.demo_rows=2000"])
+    assert first.status == "success", step_result(first, "data_check").error
+    store = modelmill.open_workspace().store
+    assert store.resolve("clean_sample.csv:reference").ref == "clean_sample.csv:v0"
+    report_dir = store.path("data_check_report")
+    doc = json.loads((report_dir / "report.json").read_text())
+    assert doc["status"] == "passed" and doc["summary"]["total"] == 7 and doc["reference"] is None
+    assert "clean_sample.csv:v0 passed every deterministic test and is now" in doc["notes"][0]
+    assert "proper_boundaries" in (report_dir / "report.html").read_text()
+    assert first.metrics["tests_passed"] == 7 and first.metrics["tests_failed"] == 0
+
+    second = modelmill.run([NOTRACK, DATA_STEPS, "etl.demo_rows=2000", "etl.demo_seed=7"])
+    assert second.status == "success", step_result(second, "data_check").error
+    assert store.resolve("clean_sample.csv:reference").ref == "clean_sample.csv:v0"  # unchanged
+    doc = json.loads((store.path("data_check_report") / "report.json").read_text())
+    assert doc["sample"] == "clean_sample.csv:v1" and doc["reference"] == "clean_sample.csv:v0"
+    assert doc["summary"] == {"total": 16, "passed": 16, "failed": 0}
+    assert 0 <= second.metrics["kl_divergence"] < 0.2
+
+
+def test_listing_outside_the_box_fails_the_step_and_sets_no_reference(tmp_path: Path) -> None:
+    frame = _clean(1, 2000)
+    bad_id = int(frame.loc[17, "id"])
+    store = modelmill.open_workspace().store
+    store.put(sample(tmp_path / "c.csv", longitude=(17, -80.5)), "clean_sample.csv", "clean_sample")
+    summary = modelmill.run([NOTRACK, "main.steps=data_check"])
+    assert summary.status == "failed"
+    result = step_result(summary, "data_check")
+    assert result.status == "failed" and result.outputs == []
+    assert result.error.startswith("DataCheckError: 1 of 7 data tests failed:")
+    assert "proper_boundaries" in result.error and f"id {bad_id} (longitude=-80.5" in result.error
+    assert "[-74.25, -73.5]" in result.error
+    assert not store.exists("clean_sample.csv:reference") and not store.exists("data_check_report")
+    cli = runner.invoke(app, ["run", NOTRACK, "main.steps=data_check"])
+    assert cli.exit_code == 1 and "proper_boundaries" in cli.stderr
+
+
+def test_borough_shift_against_the_reference_fails(tmp_path: Path) -> None:
+    store = modelmill.open_workspace().store
+    store.put(sample(tmp_path / "ref.csv", seed=1), "clean_sample.csv", "clean_sample", aliases=["reference"])
+    new = _clean(2, 2000)
+    manhattan = new[new["neighbourhood_group"] == "Manhattan"]
+    shifted = pd.concat([new, manhattan, manhattan, manhattan], ignore_index=True)
+    shifted["id"] = np.arange(1, len(shifted) + 1)
+    write_csv(shifted, tmp_path / "new.csv")
+    store.put(tmp_path / "new.csv", "clean_sample.csv", "clean_sample")
+    summary = modelmill.run([NOTRACK, "main.steps=data_check"])
+    error = step_result(summary, "data_check").error
+    assert summary.status == "failed" and "kl_neighbourhood_group: KL(new || reference) =" in error
+    assert ">= threshold 0.2" in error
+    assert store.resolve("clean_sample.csv:reference").ref == "clean_sample.csv:v0"
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    good, ref = sample(tmp_path / "good.csv", seed=2), sample(tmp_path / "ref.csv", seed=1)
+    bad = sample(tmp_path / "bad.csv", seed=2, price=(3, 999))
+    ok = runner.invoke(app, ["check", "--csv", str(good), "--ref", str(ref)])
+    assert ok.exit_code == 0, ok.output
+    assert "16 of 16 tests passed" in ok.stdout and "ks_availability_365" in ok.stdout
+    failed = runner.invoke(app, ["check", "--csv", str(bad), "--ref", str(ref), "--json"])
+    assert failed.exit_code == 1
+    doc = json.loads(failed.stdout)
+    assert doc["failed_tests"] == ["price_range"] and doc["tests"][4]["offending"][0]["price"] == 999
+    assert "price_range" in failed.stderr and "(price=999)" in failed.stderr
+    relaxed = runner.invoke(
+        app, ["check", "--csv", str(bad), "--max-price", "1000", "--report", str(tmp_path)]
+    )
+    assert relaxed.exit_code == 0, relaxed.output
+    assert "statistical tests skipped" in relaxed.stdout and (tmp_path / "report.html").is_file()
+    missing = runner.invoke(app, ["check", "--csv", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_pytest_data_tests_by_package_name(tmp_path: Path) -> None:
+    ref, good = sample(tmp_path / "ref.csv", seed=1), sample(tmp_path / "good.csv", seed=2)
+    bad = tmp_path / "bad.csv"
+    write_csv(read_listings(good).assign(price=lambda f: f["price"] * 1.5), bad)
+    by_name = ["-p", PLUGIN, "--pyargs", "modelmill.validation.data_tests"]
+    passed = _pytest(tmp_path, *by_name, "--csv", str(good), "--ref", str(ref))
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "16 passed" in passed.stdout
+    failed = _pytest(tmp_path, *by_name, "--csv", str(bad), "--ref", str(ref), "--max-price", "600")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAILED" in failed.stdout and "test_ks[price]" in failed.stdout
+    assert "ks_price: distribution shifted" in failed.stdout and "1 failed, 15 passed" in failed.stdout
+
+
+def test_pytest_data_tests_by_path_without_ref(tmp_path: Path) -> None:
+    """Given the package directory as a path, its conftest adds the options (no ``-p``)."""
+    import modelmill.validation.data_tests as package
+
+    good = sample(tmp_path / "good.csv", seed=2)
+    result = _pytest(tmp_path, package.__path__[0], "--csv", str(good))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "7 passed, 9 errors" in result.stdout
+    assert f"--ref is required: pytest -p {PLUGIN} --pyargs modelmill.validation.data_tests" in result.stdout
