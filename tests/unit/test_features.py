@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -210,3 +212,23 @@ def test_pipeline_is_reproducible_for_a_seed(listings: pd.DataFrame) -> None:
     a = build_inference_pipeline(PARAMS).fit(features, target).predict(features.head(5))
     b = build_inference_pipeline(PARAMS).fit(features, target).predict(features.head(5))
     np.testing.assert_array_equal(a, b)
+
+
+class Doubler:
+    """An estimator skops does not know (not in TRUSTED_TYPES)."""
+
+    def fit(self, x: Any, y: Any = None) -> Doubler:
+        return self
+
+    def predict(self, x: Any) -> Any:
+        return np.asarray(x["n"], dtype=float) * 2
+
+
+def test_save_refuses_untrusted_types_and_leaves_no_directory(tmp_path: Path) -> None:
+    from modelmill.registry.export import save_sklearn_model
+
+    frame = pd.DataFrame({"n": [1.0, 2.0, 3.0]})
+    target = tmp_path / "model"
+    with pytest.raises(ValueError, match="Doubler"):
+        save_sklearn_model(Doubler().fit(frame), target, frame)
+    assert not target.exists()

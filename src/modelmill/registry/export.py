@@ -65,7 +65,8 @@ def nullable_signature(frame: Any, predictions: Any) -> Any:
 
 
 def untrusted_types(model: Any) -> list[str]:
-    """Types in ``model`` that skops would refuse to load and that we do not trust."""
+    """Types in ``model`` that skops would refuse to load and that we do not trust (diagnostics;
+    saving checks this itself: MLflow reloads the file with :data:`TRUSTED_TYPES`)."""
     from skops.io import dumps, get_untrusted_types
 
     return sorted(set(get_untrusted_types(data=dumps(model))) - set(TRUSTED_TYPES))
@@ -87,36 +88,40 @@ def save_sklearn_model(
     """
     import mlflow.sklearn
 
-    unknown = untrusted_types(model)
-    if unknown:
-        raise ValueError(
-            f"the model contains types skops does not trust: {unknown}; if they are safe "
-            "(e.g. our own transformers, importable from a module), add them to "
-            "modelmill.registry.export.TRUSTED_TYPES"
-        )
     head = as_model_input(example.head(5))
     with warnings.catch_warnings():
         # mlflow 3.17 compares DataFrame.columns with a range (deprecated in pandas 3): not ours
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
-        mlflow.sklearn.save_model(
-            model,
-            path=str(path),
-            serialization_format="skops",
-            skops_trusted_types=list(TRUSTED_TYPES),
-            signature=nullable_signature(example, model.predict(head)),
-            input_example=head,
-            pip_requirements=pip_requirements(),
-            metadata={
-                "requires": "modelmill (custom transformers in modelmill.features)",
-                **(metadata or {}),
-            },
-        )
+        try:
+            _save(mlflow.sklearn, model, path, example, head, metadata)
+        except mlflow.exceptions.MlflowException as exc:  # MLflow re-loads with the trusted list
+            if "untrusted types" not in str(exc).lower():
+                raise
+            shutil.rmtree(path, ignore_errors=True)
+            raise ValueError(
+                f"the model contains types skops does not trust ({exc.__cause__ or exc}); if they are "
+                "safe (our own transformers, importable from a module), add them to "
+                "modelmill.registry.export.TRUSTED_TYPES"
+            ) from None
     if extra_files:
         extras = path / EXTRAS_DIR
         extras.mkdir(exist_ok=True)
         for name, source in extra_files.items():
             shutil.copyfile(source, extras / name)
     return path
+
+
+def _save(flavor: Any, model: Any, path: Path, example: Any, head: Any, metadata: Any) -> None:
+    flavor.save_model(
+        model,
+        path=str(path),
+        serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_TYPES),
+        signature=nullable_signature(example, model.predict(head)),
+        input_example=head,
+        pip_requirements=pip_requirements(),
+        metadata={"requires": "modelmill (custom transformers in modelmill.features)", **(metadata or {})},
+    )
 
 
 def as_model_input(frame: Any) -> Any:
