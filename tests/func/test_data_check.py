@@ -28,7 +28,6 @@ from modelmill.validation import default_params
 
 NOTRACK = "main.tracking=none"
 DATA_STEPS = "main.steps=get_data,basic_cleaning,data_check"
-PLUGIN = "modelmill.validation.data_tests.plugin"
 runner = CliRunner()
 
 
@@ -135,7 +134,7 @@ def test_pytest_data_tests_by_package_name(tmp_path: Path) -> None:
     ref, good = sample(tmp_path / "ref.csv", seed=1), sample(tmp_path / "good.csv", seed=2)
     bad = tmp_path / "bad.csv"
     write_csv(read_listings(good).assign(price=lambda f: f["price"] * 1.5), bad)
-    by_name = ["-p", PLUGIN, "--pyargs", "modelmill.validation.data_tests"]
+    by_name = ["--pyargs", "modelmill.validation.data_tests"]  # the exact course command
     passed = _pytest(tmp_path, *by_name, "--csv", str(good), "--ref", str(ref))
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "16 passed" in passed.stdout
@@ -146,11 +145,11 @@ def test_pytest_data_tests_by_package_name(tmp_path: Path) -> None:
 
 
 def test_pytest_data_tests_by_path_without_ref(tmp_path: Path) -> None:
-    """Given the package directory as a path, its conftest adds the options (no ``-p``)."""
+    """Given the package directory as a path; a missing --ref fails the tests that need it."""
     import modelmill.validation.data_tests as package
 
     good = sample(tmp_path / "good.csv", seed=2)
     result = _pytest(tmp_path, package.__path__[0], "--csv", str(good))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "7 passed, 9 errors" in result.stdout
-    assert f"--ref is required: pytest -p {PLUGIN} --pyargs modelmill.validation.data_tests" in result.stdout
+    assert "--ref is required: pytest --pyargs modelmill.validation.data_tests" in result.stdout

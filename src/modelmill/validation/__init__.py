@@ -11,8 +11,7 @@ The same tests run in four places:
 * the CLI: ``modelmill check --csv NEW --ref REF [--json] [--report DIR]``;
 * pytest, on any pair of files::
 
-      pytest -p modelmill.validation.data_tests.plugin --pyargs modelmill.validation.data_tests \\
-          --csv NEW.csv --ref REF.csv
+      pytest --pyargs modelmill.validation.data_tests --csv NEW.csv --ref REF.csv
 
 * Python, through the functions below.
 

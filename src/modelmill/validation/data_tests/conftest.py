@@ -1,21 +1,9 @@
-"""Fixtures ``data``, ``ref_data`` and ``params`` and the data-test options.
+"""Fixtures ``data``, ``ref_data`` and ``params`` (defined in :mod:`.plugin`).
 
-The fixtures and options are defined in :mod:`modelmill.validation.data_tests.plugin`.
-This conftest adds the options when pytest finds it as an initial conftest (the package
-directory given as a path); with ``--pyargs`` pytest never does that, so load the plugin
-with ``-p modelmill.validation.data_tests.plugin`` (then this hook does nothing).
+The ``--csv``/``--ref``/threshold options come from :mod:`.options`, a pytest plugin
+registered by the package's ``pytest11`` entry point.
 """
 
-from __future__ import annotations
+from modelmill.validation.data_tests.plugin import data, params, ref_data
 
-import pytest
-
-from modelmill.validation.data_tests.plugin import PLUGIN, add_options, data, params, ref_data
-
-__all__ = ["data", "params", "pytest_addoption", "ref_data"]
-
-
-def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    """Add the options unless the plugin (``-p``) already did."""
-    if not pluginmanager.has_plugin(PLUGIN):
-        add_options(parser)
+__all__ = ["data", "params", "ref_data"]

@@ -1,14 +1,8 @@
-"""Options and fixtures of the data tests (``--csv``, ``--ref`` and the thresholds), as a plugin.
+"""Fixtures of the data tests: ``data`` (``--csv``), ``ref_data`` (``--ref``), ``params``.
 
-pytest registers command-line options only from plugins and from the *initial* conftest
-files, which it finds from path arguments, never from a ``--pyargs`` module name. So the
-options live here, and a run by package name loads this module with ``-p``::
-
-    pytest -p modelmill.validation.data_tests.plugin --pyargs modelmill.validation.data_tests \
-        --csv NEW.csv --ref REFERENCE.csv
-
-The package's ``conftest.py`` reuses these fixtures and adds the options itself when the
-package directory is given as a path (then ``-p`` is not needed).
+The options themselves are registered by :mod:`modelmill.validation.data_tests.options`
+(a ``pytest11`` entry point), so ``pytest --pyargs modelmill.validation.data_tests --csv
+NEW --ref REF`` works; the package's ``conftest.py`` re-exports these fixtures.
 """
 
 from __future__ import annotations
@@ -19,27 +13,9 @@ import pandas as pd
 import pytest
 
 from modelmill.validation.checks import default_params
+from modelmill.validation.data_tests.options import THRESHOLDS
 
-PLUGIN = "modelmill.validation.data_tests.plugin"
-USAGE = f"pytest -p {PLUGIN} --pyargs modelmill.validation.data_tests --csv NEW.csv --ref REFERENCE.csv"
-OPTIONS = (("kl_threshold", float), ("ks_alpha", float), ("min_price", float), ("max_price", float),
-           ("min_rows", int), ("max_rows", int))  # fmt: skip
-
-
-def add_options(parser: pytest.Parser) -> None:
-    """Register ``--csv``, ``--ref`` and the thresholds (defaults from conf/config.yaml)."""
-    defaults = default_params()
-    group = parser.getgroup("modelmill data tests")
-    group.addoption("--csv", default=None, help="the sample to test (CSV or Parquet)")
-    group.addoption("--ref", default=None, help="the reference sample for the statistical tests")
-    for name, kind in OPTIONS:
-        flag = "--" + name.replace("_", "-")
-        group.addoption(flag, type=kind, default=defaults[name], help=f"default {defaults[name]}")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """The plugin's options (see :func:`add_options`)."""
-    add_options(parser)
+USAGE = "pytest --pyargs modelmill.validation.data_tests --csv NEW.csv --ref REFERENCE.csv"
 
 
 def _read(config: pytest.Config, option: str) -> pd.DataFrame:
@@ -71,6 +47,8 @@ def ref_data(pytestconfig: pytest.Config) -> pd.DataFrame:
 def params(pytestconfig: pytest.Config) -> dict[str, Any]:
     """Thresholds: conf/config.yaml values overridden by the command-line options."""
     values = default_params()
-    for name, _ in OPTIONS:
-        values[name] = pytestconfig.getoption(name, default=values[name])
+    for name, _ in THRESHOLDS:
+        given = pytestconfig.getoption(name, default=None)
+        if given is not None:
+            values[name] = given
     return values
