@@ -42,7 +42,10 @@ def load_pipeline(cfg: Any) -> Pipeline:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"main.pipeline={target!r} cannot be loaded: {exc}") from None
-    pipeline = factory(cfg)
+    try:
+        pipeline = factory(cfg)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"{target} could not build the pipeline from this config: {exc}") from None
     if not isinstance(pipeline, Pipeline):
         raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
     return pipeline

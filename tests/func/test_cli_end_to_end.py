@@ -194,7 +194,7 @@ def test_step_selection_runs_only_selected_steps(baseline: dict[str, Any]) -> No
 
 
 def test_step_selection_without_upstream_artifacts_fails_with_hint() -> None:
-    result = mm("run", NOTRACK, "main.steps=split,fit", "--json", code=1)
+    result = mm("run", NOTRACK, "main.steps=split,fit", "--json", code=2)  # missing upstream: bad usage
     summary = json.loads(result.stdout)
     assert statuses(summary) == {"split": "failed", "fit": "skipped"}
     assert "toy_clean.csv" in result.stderr
@@ -680,3 +680,21 @@ def test_mlflow_tracking_parent_nested_and_deferred(home: Path, tmp_path: Path) 
         if "mlflow.parentRunId" not in r.data.tags
     ]
     assert len(all_parents) == 2
+
+
+def test_bad_config_value_for_the_nyc_pipeline_exits_2() -> None:
+    result = runner.invoke(app, ["run", NOTRACK, "etl.min_price=abc"])
+    assert result.exit_code == 2, result.stderr
+    assert "could not build the pipeline" in result.stderr
+
+
+def test_missing_sample_file_exits_2_naming_the_fix(tmp_path: Path) -> None:
+    sample = f"etl.sample={tmp_path / 'nope.csv'}"
+    result = runner.invoke(app, ["run", NOTRACK, sample, "main.steps=get_data"])
+    assert result.exit_code == 2, result.stderr
+    assert "no such file" in result.stderr and "demo" in result.stderr
+
+
+def test_unusable_tracking_uri_exits_2() -> None:
+    result = mm("run", "main.tracking_uri=bogus://nowhere", "main.steps=make_data", code=2)
+    assert "main.tracking_uri" in result.stderr and "main.tracking=none" in result.stderr

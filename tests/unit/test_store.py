@@ -1012,3 +1012,16 @@ def test_concurrent_writers(tmp_path: Path) -> None:
     assert store.verify() == []
     assert store.gc(grace_seconds=0) == []
     assert elapsed < 60, f"{WRITERS}x{2 * PER_WRITER} puts took {elapsed:.1f}s"
+
+
+def test_put_many_stores_all_or_nothing(store: ArtifactStore, tmp_path: Path) -> None:
+    from modelmill.store import PutRequest
+
+    good = write(tmp_path / "good", "fine")
+    with pytest.raises(StoreError, match="missing"):
+        missing = PutRequest(tmp_path / "missing", "second.csv", "t")
+        store.put_many([PutRequest(good, "first.csv", "t"), missing])
+    assert store.versions() == []  # the first output is not visible either
+    both = store.put_many([PutRequest(good, "first.csv", "t"), PutRequest(good, "second.csv", "t")])
+    assert [v.ref for v in both] == ["first.csv:v0", "second.csv:v0"]
+    assert store.gc(grace_seconds=0, dry_run=True) == []  # the earlier orphan blob is now referenced

@@ -12,12 +12,14 @@ from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, op
 @handle_errors
 def promote_command(
     ref: str = typer.Argument(..., help="The model to promote: NAME:vN (or NAME:ALIAS)."),
-    model_name: str = typer.Option("nyc_rentals", "--model-name", help="Registered model name in MLflow."),
+    model_name: str = typer.Option(
+        None, "--model-name", help="Registered model name in MLflow (default: main.model_name)."
+    ),
     tracking_uri: str = typer.Option(
         None, "--tracking-uri", help="MLflow tracking/registry URI (default: the workspace's SQLite file)."
     ),
     experiment: str = typer.Option(
-        "development", "--experiment", help="MLflow experiment for the registration run, if one is needed."
+        None, "--experiment", help="MLflow experiment of the register run (default: main.experiment_name)."
     ),
     note: str = typer.Option("", "--note", help="Why (kept in the alias history)."),
     workspace: Path = WorkspaceOption,
@@ -26,6 +28,12 @@ def promote_command(
     """Register the model if needed and move 'prod' to it in the MLflow registry and the store."""
     from modelmill.registry.promotion import promote
 
+    if model_name is None or experiment is None:
+        from modelmill.config import compose
+
+        main = compose([]).main
+        model_name = model_name or str(main.model_name)
+        experiment = experiment or str(main.experiment_name)
     ws = open_ws(workspace)
     result = promote(
         ws,

@@ -50,5 +50,5 @@ def run_command(
         _print_summary(summary)
     for failed in (r for r in summary.steps if r.status == "failed"):
         typer.echo(f"error: step '{failed.name}' failed: {failed.error}", err=True)
-    if summary.status != "success":
-        raise typer.Exit(1)
+    if summary.status != "success":  # 2 when a step failed on bad usage/config, else 1
+        raise typer.Exit(max((r.exit_code for r in summary.steps if r.status == "failed"), default=1) or 1)

@@ -68,7 +68,13 @@ def test_command(
     if target not in frame.columns:
         raise fail(f"{data_version.ref} has no target column '{target}'", 2)
     y_true = frame.pop(target)
-    estimator, label = _load_model(ws, model, tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        estimator, label = _load_model(ws, model, tracking_uri)
+    except (MlflowException, OSError) as exc:
+        raise fail(f"cannot load model '{model}' ({exc}); expected a model_export artifact "
+                   "or a models:/NAME@ALIAS registry URI", 2) from None  # fmt: skip
     y_pred = estimator.predict(frame)
     result = {
         "model": label,

@@ -52,6 +52,7 @@ class StepResult:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     error: str = ""
+    exit_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``run --json``."""

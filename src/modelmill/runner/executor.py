@@ -25,6 +25,7 @@ from modelmill.runner.fingerprint import code_fingerprint, library_versions
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.progress import PlainReporter, Reporter
 from modelmill.runner.step import Step
+from modelmill.store.store import PutRequest
 from modelmill.store.workspace import Workspace
 from modelmill.tracking.base import NullTracker, Tracker
 
@@ -119,7 +120,8 @@ class Executor:
             )
             hit = None if forced or not s.cache else self._cache_hit(s, key)
         except (ModelmillError, OSError) as exc:
-            return StepResult(s.name, "failed", time.monotonic() - started, error=str(exc))
+            code = getattr(exc, "exit_code", 1)
+            return StepResult(s.name, "failed", time.monotonic() - started, error=str(exc), exit_code=code)
         if hit is not None:
             versions = [self.store.resolve(ref) for ref in hit.outputs]
             for v in versions:
@@ -226,6 +228,7 @@ class Executor:
                 metrics=ctx.metrics,
                 reason=reason,
                 error=error,
+                exit_code=getattr(exc, "exit_code", 1),
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -254,17 +257,9 @@ class Executor:
                 f"step '{s.name}' finished without writing declared output(s) "
                 f"{', '.join(missing)}; write each to ctx.output(name)"
             )
-        return [
-            self.store.put(
-                ctx.output(o.name),
-                o.name,
-                o.type,
-                description=o.description,
-                metadata=ctx.metadata[o.name],
-                inputs=input_refs,
-                run_id=run_id,
-                step=s.name,
-                move=True,
-            )
+        requests = [
+            PutRequest(ctx.output(o.name), o.name, o.type, o.description, ctx.metadata[o.name],
+                       tuple(input_refs), run_id, s.name, move=True)
             for o in s.outputs
-        ]
+        ]  # fmt: skip
+        return self.store.put_many(requests)  # one transaction: all outputs or none

@@ -41,6 +41,9 @@ def run(ctx: StepContext) -> None:
         set_reference = True
         notes.append(f"the reference {replaces_demo} was generated demo data; {version.ref} comes from a "
                      f"real source, passed every deterministic test and becomes {REFERENCE}")  # fmt: skip
+    elif replaces_demo:
+        notes.append(f"the reference {replaces_demo} is generated demo data and this sample is real: "
+                     "statistical tests skipped; the sample failed, so the reference stays")  # fmt: skip
     elif ctx.has_input(REFERENCE):
         ref_version = ctx.input_version(REFERENCE)
         reference_ref = ref_version.ref if ref_version else None

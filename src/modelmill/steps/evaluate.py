@@ -63,7 +63,12 @@ def run(ctx: StepContext) -> None:
         "ref": candidate_version.ref if candidate_version is not None else MODEL,
         **score(ctx.input(MODEL), features, target),
     }
-    prod = _score_prod(ctx, features, target)
+    prod_version = ctx.input_version(PROD)
+    prod: dict[str, Any] | None
+    if prod_version is not None and prod_version.digest == getattr(candidate_version, "digest", None):
+        prod = {**candidate, "ref": prod_version.ref}  # the same model: no second load and scoring
+    else:
+        prod = _score_prod(ctx, features, target)
     metrics = {"test_mae": candidate["mae"], "test_r2": candidate["r2"]}
     if prod is not None and prod["mae"] is not None:
         metrics |= {"prod_test_mae": prod["mae"], "prod_test_r2": prod["r2"]}

@@ -13,8 +13,8 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,26 @@ from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, StoreEr
 from modelmill.core.hashing import sha256_path
 from modelmill.core.names import LATEST, ArtifactRef, parse_ref, validate_alias, validate_name
 from modelmill.core.types import ArtifactVersion
-from modelmill.store.blobs import BlobStore, copy_hashing, fsync_dir, remove_path
+from modelmill.store.blobs import Blob, BlobStore, copy_hashing, fsync_dir, remove_path
 from modelmill.store.db import Database
 
 _COLUMNS = "id, name, version, type, digest, size, kind, created, description, metadata, run_id, step"
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    """One artifact to store with :meth:`ArtifactStore.put_many` (same fields as ``put``)."""
+
+    path: Path
+    name: str
+    type: str
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str | ArtifactRef, ...] = ()
+    run_id: str | None = None
+    step: str | None = None
+    aliases: tuple[str, ...] = ()
+    move: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,53 +87,60 @@ class ArtifactStore:
         ``inputs`` are the artifact versions the producing run consumed (lineage).
         ``move`` lets the runner hand over a scratch file without a copy.
         """
-        validate_name(name)
-        alias_list = [validate_alias(a) for a in aliases]
-        meta_json = json.dumps(dict(metadata or {}), sort_keys=True, default=str)
-        input_ids = [self._resolve_row(parse_ref(r))["id"] for r in inputs]
+        request = PutRequest(Path(path), name, type, description, dict(metadata or {}), tuple(inputs),
+                             run_id, step, tuple(aliases), move)  # fmt: skip
+        return self.put_many([request])[0]
+
+    def put_many(self, requests: Sequence[PutRequest]) -> list[ArtifactVersion]:
+        """Store several artifacts in one index transaction: all of them become visible, or none.
+
+        The runner stores a step's outputs this way, so a step whose second output fails
+        to store leaves no first output behind either.
+        """
+        prepared = [self._prepare(r) for r in requests]
+
+        def commit(conn: sqlite3.Connection) -> list[int]:
+            return [self._commit_one(conn, r, blob, input_ids) for r, blob, input_ids in prepared]
+
+        ids = self.db.write(commit)
+        return self.db.read(lambda c: [self._load(c, self._row_by_id(c, i)) for i in ids])
+
+    def _prepare(self, r: PutRequest) -> tuple[PutRequest, Blob, list[int]]:
+        validate_name(r.name)
+        for alias in r.aliases:
+            validate_alias(alias)
+        input_ids = [int(self._resolve_row(parse_ref(i))["id"]) for i in r.inputs]
         try:
-            blob = self.blobs.ingest(Path(path), move=move)
+            blob = self.blobs.ingest(r.path, move=r.move)
         except (OSError, ValueError) as exc:  # ValueError: a symlink inside a directory
-            raise StoreError(f"could not store {path} as '{name}': {exc}") from exc
+            raise StoreError(f"could not store {r.path} as '{r.name}': {exc}") from exc
+        return r, blob, input_ids
 
-        def commit(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT id FROM versions WHERE name = ? AND digest = ? ORDER BY version DESC",
-                (name, blob.digest),
-            ).fetchone()
-            if row is not None:
-                version_id = int(row["id"])
-            else:
-                nxt = conn.execute(
-                    "SELECT COALESCE(MAX(version), -1) + 1 FROM versions WHERE name = ?", (name,)
-                ).fetchone()[0]
-                cur = conn.execute(
-                    f"INSERT INTO versions ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        name,
-                        nxt,
-                        type,
-                        blob.digest,
-                        blob.size,
-                        blob.kind,
-                        time.time(),
-                        description,
-                        meta_json,
-                        run_id,
-                        step,
-                    ),
-                )
-                version_id = int(cur.lastrowid or 0)
-                conn.executemany(
-                    "INSERT OR IGNORE INTO lineage (version_id, input_id) VALUES (?, ?)",
-                    [(version_id, i) for i in input_ids],
-                )
-            for alias in [LATEST, *alias_list]:
-                self._set_alias(conn, name, alias, version_id, note=f"put by {run_id or 'user'}")
-            return version_id
-
-        version_id = self.db.write(commit)
-        return self.db.read(lambda c: self._load(c, self._row_by_id(c, version_id)))
+    def _commit_one(self, conn: sqlite3.Connection, r: PutRequest, blob: Blob, input_ids: list[int]) -> int:
+        row = conn.execute(
+            "SELECT id FROM versions WHERE name = ? AND digest = ? ORDER BY version DESC",
+            (r.name, blob.digest),
+        ).fetchone()
+        if row is not None:
+            version_id = int(row["id"])
+        else:
+            nxt = conn.execute(
+                "SELECT COALESCE(MAX(version), -1) + 1 FROM versions WHERE name = ?", (r.name,)
+            ).fetchone()[0]
+            meta_json = json.dumps(r.metadata, sort_keys=True, default=str)
+            cur = conn.execute(
+                f"INSERT INTO versions ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?)",
+                (r.name, nxt, r.type, blob.digest, blob.size, blob.kind, time.time(), r.description,
+                 meta_json, r.run_id, r.step),
+            )  # fmt: skip
+            version_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR IGNORE INTO lineage (version_id, input_id) VALUES (?, ?)",
+                [(version_id, i) for i in input_ids],
+            )
+        for alias in [LATEST, *r.aliases]:
+            self._set_alias(conn, r.name, alias, version_id, note=f"put by {r.run_id or 'user'}")
+        return version_id
 
     def set_alias(self, ref: str | ArtifactRef, alias: str, note: str = "") -> ArtifactVersion:
         """Point ``alias`` of the referenced name at exactly that version."""

@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from modelmill.core.errors import ConfigError
 from modelmill.tracking.environment import git_commit, pip_freeze
 
 MAX_PARAM_CHARS = 6000
@@ -128,8 +129,15 @@ class MlflowTracker:
                 logging.getLogger(name).setLevel(logging.WARNING)
             warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            self._parent = self._create_parent()
+            try:
+                self._client = MlflowClient(tracking_uri=self.tracking_uri)
+                self._parent = self._create_parent()
+            except Exception as exc:  # any backend failure: bad URI, unreachable server, bad DB
+                self._client = None
+                raise ConfigError(
+                    f"main.tracking_uri={self.tracking_uri!r}: cannot log to MLflow ({type(exc).__name__}: "
+                    f"{exc}). Fix the URI, or run with main.tracking=none."
+                ) from None
         assert self._parent is not None
         return self._client, self._parent
 
