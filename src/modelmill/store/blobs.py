@@ -101,24 +101,26 @@ class BlobStore:
         """Store a file or directory; ``move`` consumes ``src`` (it must be in ``tmp``)."""
         if src.is_symlink() or not src.exists():
             raise FileNotFoundError(f"{src} does not exist or is a symlink")
-        staged = self._stage(src, move)
+        staged, copied = self._stage(src, move)
         try:
-            blob = self._describe(staged)
+            blob = copied or self._describe(staged)
             self._place(staged, blob.digest)
             return blob
         finally:
             if staged.exists():
                 remove_path(staged)
 
-    def _stage(self, src: Path, move: bool) -> Path:
+    def _stage(self, src: Path, move: bool) -> tuple[Path, Blob | None]:
+        """Move or copy ``src`` into tmp; a copied file is hashed (and fsynced) while copying."""
         staged = self.new_tmp()
         if move:
             os.rename(src, staged)
         elif src.is_dir():
             shutil.copytree(src, staged, symlinks=True)
         else:
-            copy_hashing(src, staged)
-        return staged
+            digest, size = copy_hashing(src, staged)
+            return staged, Blob(digest, size, "file")
+        return staged, None
 
     def _describe(self, staged: Path) -> Blob:
         if staged.is_dir():
