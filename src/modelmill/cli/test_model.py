@@ -16,7 +16,7 @@ def _load_model(ws: Any, model: str, tracking_uri: str | None) -> tuple[Any, str
     """The sklearn model and a label: a store ref, or a ``models:/`` URI from the registry."""
     import mlflow.sklearn
 
-    from modelmill.registry.mlflow_registry import quiet_mlflow
+    from modelmill.tracking.mlflow_tracker import quiet_mlflow
 
     quiet_mlflow()
     if model.startswith("models:/"):

@@ -16,15 +16,14 @@ both, so registering is idempotent. ``import mlflow`` costs ~3 s: it happens on 
 
 from __future__ import annotations
 
-import logging
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ModelmillError, UsageError
+from modelmill.tracking.mlflow_tracker import ensure_experiment, quiet_mlflow
 
 if TYPE_CHECKING:
     from modelmill.core.types import ArtifactVersion
@@ -81,13 +80,6 @@ def validate_model_name(name: str) -> str:
             "(for example 'nyc_rentals')"
         )
     return name
-
-
-def quiet_mlflow() -> None:
-    """Silence MLflow's and alembic's INFO chatter (database migrations, artifact uploads)."""
-    for name in ("alembic", "mlflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
 
 
 class MlflowRegistry:
@@ -256,21 +248,7 @@ class MlflowRegistry:
         return True
 
     def _experiment_id(self) -> str:
-        client = self.client
-        exp = client.get_experiment_by_name(self.experiment)
-        if exp is not None:
-            return str(exp.experiment_id)
-        location = None
-        if self.artifact_root is not None:
-            self.artifact_root.mkdir(parents=True, exist_ok=True)
-            location = self.artifact_root.as_uri()
-        try:
-            return str(client.create_experiment(self.experiment, location))
-        except Exception:  # created concurrently by another process
-            exp = client.get_experiment_by_name(self.experiment)
-            if exp is None:
-                raise
-            return str(exp.experiment_id)
+        return ensure_experiment(self.client, self.experiment, self.artifact_root)
 
     @staticmethod
     def _convert(mv: Any) -> RegistryVersion:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmill.core.hashing import sha256_json
+from modelmill.core.types import flatten
 from modelmill.store.db import Database
 
 SCHEMA = """
@@ -74,15 +75,6 @@ def make_key(
     )
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): value}
-
-
 _ABSENT = object()
 
 
@@ -93,7 +85,7 @@ def _show(value: Any) -> str:
 def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """One line naming what differs between two keys' components (params, inputs, code, libs)."""
     parts: list[str] = []
-    old_p, new_p = _flatten(old.get("params", {})), _flatten(new.get("params", {}))
+    old_p, new_p = flatten(old.get("params", {})), flatten(new.get("params", {}))
     for k in sorted(set(old_p) | set(new_p)):
         before, after = old_p.get(k, _ABSENT), new_p.get(k, _ABSENT)
         if before != after or (k in old_p) != (k in new_p):

@@ -19,18 +19,35 @@ from pathlib import Path
 from typing import Any
 
 from modelmill.core.errors import ConfigError
+from modelmill.core.types import flatten
 from modelmill.tracking.environment import git_commit, pip_freeze
 
 MAX_PARAM_CHARS = 6000
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): value}
+def quiet_mlflow() -> None:
+    """Silence MLflow's and alembic's INFO chatter (mlflow sets its own levels on import)."""
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
+
+
+def ensure_experiment(client: Any, name: str, artifact_root: Path | None) -> str:
+    """Id of experiment ``name``, created (artifacts under ``artifact_root``) if missing."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    location = None
+    if artifact_root is not None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        location = artifact_root.as_uri()
+    try:
+        return str(client.create_experiment(name, location))
+    except Exception:  # created concurrently by another process
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return str(exp.experiment_id)
 
 
 class MlflowTracker:
@@ -62,7 +79,7 @@ class MlflowTracker:
         self._pending = {
             "run_id": run_id,
             "config_yaml": config_yaml,
-            "params": _flatten(params),
+            "params": flatten(params),
             "started_ms": int(time.time() * 1000),
         }
 
@@ -80,7 +97,7 @@ class MlflowTracker:
             },
         )
         self._step_run = run.info.run_id
-        self._log_params(self._step_run, _flatten(params))
+        self._log_params(self._step_run, flatten(params))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self._step_run is not None:
@@ -125,10 +142,7 @@ class MlflowTracker:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            for name in ("alembic", "mlflow"):  # mlflow sets its own levels on import
-                logging.getLogger(name).setLevel(logging.WARNING)
-            warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
-
+            quiet_mlflow()
             try:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
                 self._parent = self._create_parent()
@@ -142,14 +156,7 @@ class MlflowTracker:
         return self._client, self._parent
 
     def _experiment_id(self) -> str:
-        exp = self._client.get_experiment_by_name(self.experiment)
-        if exp is not None:
-            return str(exp.experiment_id)
-        self.artifact_root.mkdir(parents=True, exist_ok=True)
-        try:
-            return str(self._client.create_experiment(self.experiment, self.artifact_root.as_uri()))
-        except Exception:  # created concurrently by another process
-            return str(self._client.get_experiment_by_name(self.experiment).experiment_id)
+        return ensure_experiment(self._client, self.experiment, self.artifact_root)
 
     def _code_tags(self) -> dict[str, str]:
         if "git_commit" not in self._pending:
