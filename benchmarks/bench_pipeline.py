@@ -9,7 +9,9 @@ workspace with default tracking (MLflow). The fit alone is the same inference pi
 fitted in-process on the same training rows, so ``wall - fit`` is what modelmill adds:
 interpreter and library imports (``import mlflow`` ~3 s), data steps, validation, model
 export, evaluation, registry and tracking. The cold run also creates the MLflow database
-(schema migrations); the ``--force`` run recomputes every step in an existing workspace.
+(its schema is copied from a per-machine template after the first workspace, see
+``modelmill.tracking.sqlite_seed``); the ``--force`` run recomputes every step in an
+existing workspace, once with MLflow tracking and once with ``main.tracking=none``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def main() -> None:
         cached, again = run_pipeline(ws, overrides)
         # every step recomputed in a workspace whose MLflow database already exists
         forced, recomputed = run_pipeline(ws, overrides, "--force")
+        # the same without MLflow tracking: what the runner, store and config cost alone
+        untracked, bare = run_pipeline(ws, [*overrides, "main.tracking=none"], "--force")
         fit = fit_alone(ws)
     steps = {s["name"]: s["seconds"] for s in summary["steps"]}
     figures = {
@@ -93,6 +97,14 @@ def main() -> None:
         "overhead_cold_s": round(cold - fit, 2), "overhead_forced_s": round(forced - fit, 2),
         # outside every step: interpreter, config, runner, store, MLflow client import + logging
         "framework_forced_s": round(forced - sum(s["seconds"] for s in recomputed["steps"]), 2),
+        "untracked_forced_wall_s": round(untracked, 2),
+        # interpreter + CLI + config + runner + store, MLflow off (the train step still
+        # imports MLflow to write the model in MLflow format)
+        "runner_untracked_s": round(untracked - sum(s["seconds"] for s in bare["steps"]), 2),
+        # what the train step spends besides the fit: validation scoring, plot, MLflow export
+        "train_besides_fit_s": round(
+            next(s["seconds"] for s in recomputed["steps"] if s["name"] == "train")
+            - recomputed["metrics"].get("fit_seconds", 0.0), 2),
         "steps_s": steps,
         "forced_steps_s": {s["name"]: s["seconds"] for s in recomputed["steps"]},
         "test_mae": summary["metrics"].get("test_mae"),

@@ -12,11 +12,18 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLE = REPO.parent / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
 
 
+@pytest.fixture(scope="session")
+def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One modelmill cache (MLflow database template) per test process, not the user's."""
+    return tmp_path_factory.mktemp("modelmill-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _machine_cache: Path) -> Path:
     """Point MODELMILL_HOME at a per-test directory and run from a per-test cwd."""
     home = tmp_path / "ws"
     monkeypatch.setenv("MODELMILL_HOME", str(home))
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(_machine_cache))
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)

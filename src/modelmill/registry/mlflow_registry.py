@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ModelmillError, UsageError
 from modelmill.tracking.mlflow_tracker import ensure_experiment, quiet_mlflow
+from modelmill.tracking.sqlite_seed import seed_sqlite
 
 if TYPE_CHECKING:
     from modelmill.core.types import ArtifactVersion
@@ -113,6 +114,7 @@ class MlflowRegistry:
             from mlflow.tracking import MlflowClient
 
             quiet_mlflow()
+            seed_sqlite(self.tracking_uri, self.artifact_root)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 

@@ -21,6 +21,7 @@ from typing import Any
 from modelmill.core.errors import ConfigError
 from modelmill.core.types import flatten
 from modelmill.tracking.environment import git_commit, pip_freeze
+from modelmill.tracking.sqlite_seed import seed_sqlite
 
 MAX_PARAM_CHARS = 6000
 
@@ -101,8 +102,7 @@ class MlflowTracker:
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self._step_run is not None:
-            for key, value in metrics.items():
-                self._client.log_metric(self._step_run, key, float(value))
+            self._log_batch(self._step_run, metrics=metrics)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         if self._step_run is not None:
@@ -111,8 +111,7 @@ class MlflowTracker:
     def end_step(self, status: str, tags: dict[str, str]) -> None:
         if self._step_run is None:
             return
-        for key, value in tags.items():
-            self._client.set_tag(self._step_run, key, value)
+        self._log_batch(self._step_run, tags=tags)
         self._client.set_terminated(self._step_run, "FINISHED" if status == "ran" else "FAILED")
         self._step_run = None
 
@@ -129,11 +128,11 @@ class MlflowTracker:
         """Close the parent run (connecting first when nothing ran)."""
         client, parent = self._connect()
         summary = self._pending.get("summary", {})
-        for key, value in summary.get("metrics", {}).items():
-            client.log_metric(parent, key, float(value))
+        tags: dict[str, str] = {}
         for step in summary.get("steps", []):
-            client.set_tag(parent, f"modelmill.step.{step['name']}", step["status"])
-            client.set_tag(parent, f"modelmill.step.{step['name']}.outputs", ",".join(step["outputs"]))
+            tags[f"modelmill.step.{step['name']}"] = step["status"]
+            tags[f"modelmill.step.{step['name']}.outputs"] = ",".join(step["outputs"])
+        self._log_batch(parent, metrics=summary.get("metrics", {}), tags=tags)
         ok = self._pending.get("status") == "success"
         client.set_terminated(parent, "FINISHED" if ok else "FAILED")
         return parent
@@ -143,6 +142,7 @@ class MlflowTracker:
             from mlflow.tracking import MlflowClient
 
             quiet_mlflow()
+            seed_sqlite(self.tracking_uri, self.artifact_root)
             try:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
                 self._parent = self._create_parent()
@@ -192,6 +192,23 @@ class MlflowTracker:
         items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
         for start in range(0, len(items), 100):
             self._client.log_batch(run_id, params=items[start : start + 100])
+
+    def _log_batch(
+        self, run_id: str, metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None
+    ) -> None:
+        """Metrics and tags in one call per 100 (each MLflow call is a SQLite transaction)."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        items: list[Any] = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        items += [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for start in range(0, len(items), 100):
+            chunk = items[start : start + 100]
+            self._client.log_batch(
+                run_id,
+                metrics=[i for i in chunk if isinstance(i, Metric)],
+                tags=[i for i in chunk if isinstance(i, RunTag)],
+            )
 
     def _spawn_deferred(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
