@@ -60,8 +60,14 @@ def selected_steps(value: Any) -> list[str] | None:
     return None if items in ([], ["all"]) else items
 
 
-def make_tracker(cfg: Any, ws: Workspace) -> Tracker:
-    """MLflow tracker per ``main.tracking`` (default), or a null tracker."""
+def make_tracker(
+    cfg: Any, ws: Workspace, *, parent_run_id: str | None = None, tags: dict[str, str] | None = None
+) -> Tracker:
+    """MLflow tracker per ``main.tracking`` (default), or a null tracker.
+
+    ``parent_run_id`` nests the pipeline's MLflow run under another run (a sweep); such
+    runs are logged at once, never by a detached process.
+    """
     kind = str(cfg.main.get("tracking", "mlflow"))
     if kind == "none":
         return NullTracker()
@@ -73,8 +79,10 @@ def make_tracker(cfg: Any, ws: Workspace) -> Tracker:
         cfg.main.tracking_uri or ws.default_tracking_uri,
         str(cfg.main.experiment_name),
         ws.mlflow_artifact_root,
-        defer_when_idle=bool(cfg.main.get("defer_cached_tracking", True)),
+        defer_when_idle=bool(cfg.main.get("defer_cached_tracking", True)) and parent_run_id is None,
         spool_dir=ws.root / "tmp",
+        parent_run_id=parent_run_id,
+        tags=tags,
     )
 
 
@@ -85,12 +93,18 @@ def run(
     config_dir: str | Path | None = None,
     reporter: Reporter | None = None,
     tracker: Tracker | None = None,
+    tracking_parent: str | None = None,
+    tracking_tags: dict[str, str] | None = None,
 ) -> RunSummary:
-    """Compose the config, build the pipeline and execute the selected steps."""
+    """Compose the config, build the pipeline and execute the selected steps.
+
+    ``tracking_parent``/``tracking_tags`` nest the MLflow run under another run (sweeps).
+    """
     cfg = config_mod.compose(overrides, config_dir=config_dir)
     ws = open_workspace(cfg.main.workspace)
     pipeline = load_pipeline(cfg)
-    executor = Executor(ws, tracker=tracker or make_tracker(cfg, ws), reporter=reporter)
+    tracker = tracker or make_tracker(cfg, ws, parent_run_id=tracking_parent, tags=tracking_tags)
+    executor = Executor(ws, tracker=tracker, reporter=reporter)
     return executor.run(
         pipeline,
         steps=selected_steps(cfg.main.steps),

@@ -1,8 +1,9 @@
 """Compose the Hydra configuration from ``conf/`` plus command-line overrides.
 
 Hydra's compose API does the work; this module adds what a CLI user needs on top:
-an unknown key is reported with the closest known keys, ``main.steps=a,b`` means a
-list of steps (not a sweep), and every failure is a :class:`ConfigError` (exit 2).
+an unknown key is reported with the closest known keys (judged against the config group
+options the command line selects, e.g. ``model=hist_gradient_boosting``), ``main.steps=a,b``
+means a list of steps (not a sweep), and every failure is a :class:`ConfigError` (exit 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from modelmill.core.errors import ConfigError
 
 LIST_KEYS = ("main.steps",)
+PACKAGED = "pkg://modelmill.conf"
 
 
 def _parse(overrides: Sequence[str]) -> list[Any]:
@@ -57,7 +59,38 @@ def _flat_keys(cfg: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def _check_keys(base: Any, groups: set[str], overrides: Sequence[str]) -> None:
+def _group_selections(groups: set[str], overrides: Sequence[str]) -> list[str]:
+    """The overrides that pick a config group option (``model=hist_gradient_boosting``)."""
+    return [
+        text for text, parsed in zip(overrides, _parse(overrides), strict=True)
+        if parsed.key_or_group in groups and not parsed.is_delete()
+    ]  # fmt: skip
+
+
+def _group_options(groups: set[str]) -> dict[str, str]:
+    """Option name -> its group (``hist_gradient_boosting`` -> ``model``), for hints."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    return {option: group for group in sorted(groups) for option in loader.get_group_options(group)}
+
+
+def _unknown_key(key: str, known: list[str], groups: set[str], selected: Sequence[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known + sorted(groups), n=3, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    options = _group_options(groups)
+    option = next((part for part in key.split(".") if part in options), None)
+    if option is not None:  # e.g. modeling.hist_gradient_boosting.* needs model=hist_gradient_boosting
+        group = options[option]
+        hint = f" '{option}' is an option of config group '{group}': select it ({group}={option})."
+    within = f" (with {' '.join(selected)})" if selected else ""
+    return ConfigError(
+        f"unknown config key '{key}'{within}.{hint} Use +{key}=VALUE to add a new key on purpose."
+    )
+
+
+def _check_keys(base: Any, groups: set[str], overrides: Sequence[str], selected: Sequence[str] = ()) -> None:
+    """Every key override must exist in ``base`` (composed with the ``selected`` group options)."""
     from omegaconf import OmegaConf
 
     known = [k for k in _flat_keys(base) if not k.startswith("hydra")]
@@ -66,11 +99,14 @@ def _check_keys(base: Any, groups: set[str], overrides: Sequence[str]) -> None:
         if parsed.is_add() or parsed.is_force_add() or key in groups or key.startswith("hydra"):
             continue
         if OmegaConf.select(base, key, default="__missing__") == "__missing__":
-            close = difflib.get_close_matches(key, known + sorted(groups), n=3, cutoff=0.6)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ConfigError(
-                f"unknown config key '{key}'.{hint} Use +{key}=VALUE to add a new key on purpose."
-            )
+            raise _unknown_key(key, known, groups, selected)
+
+
+def _packaged_fallback(config_dir: str | Path | None, overrides: Sequence[str]) -> list[str]:
+    """With ``--config-dir``, config groups the directory lacks (``model/``) come from the package."""
+    if not config_dir or any(o.lstrip("+~").startswith("hydra.searchpath") for o in overrides):
+        return []
+    return [f"hydra.searchpath=[{PACKAGED}]"]
 
 
 def compose(
@@ -87,6 +123,7 @@ def compose(
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = normalize_overrides(overrides)
+    fallback = _packaged_fallback(config_dir, overrides)
     init = (
         initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base=None)
         if config_dir
@@ -94,14 +131,18 @@ def compose(
     )
     try:
         with init:
-            base = hydra_compose(config_name, return_hydra_config=True)
+            base = hydra_compose(config_name, overrides=fallback, return_hydra_config=True)
             groups = {k for k in base.hydra.runtime.choices if not k.startswith("hydra")}
-            _check_keys(base, groups, overrides)
-            cfg = hydra_compose(config_name, overrides=list(overrides))
+            selected = _group_selections(groups, overrides)
+            if selected:  # keys valid only with another option (modeling.hist_gradient_boosting.*)
+                base = hydra_compose(config_name, overrides=[*fallback, *selected], return_hydra_config=True)
+            _check_keys(base, groups, overrides, selected)
+            cfg = hydra_compose(config_name, overrides=[*fallback, *overrides])
             OmegaConf.resolve(cfg)
             return cfg
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from None
+        message = str(exc).split("\nConfig search path")[0].strip()  # Hydra's internals: noise here
+        raise ConfigError(f"invalid configuration: {message}") from None
 
 
 def to_yaml(cfg: Any) -> str:

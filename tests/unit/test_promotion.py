@@ -96,3 +96,16 @@ def test_bad_metric_or_threshold_is_a_config_error() -> None:
 def test_decision_serialises() -> None:
     data = decide(cand(31.2), prod(33.1)).to_dict()
     assert data["promote"] is True and data["metric"] == "mae" and data["prod"] == PROD
+
+
+@pytest.mark.parametrize("metric", ["rmse", "medae"])
+def test_error_metrics_are_lower_is_better(metric: str) -> None:
+    better = decide({"ref": CAND, metric: 40.0}, {"ref": PROD, metric: 42.0}, metric, 1.0)
+    assert better.promote and better.improvement == pytest.approx(2.0)
+    worse = decide({"ref": CAND, metric: 42.0}, {"ref": PROD, metric: 40.0}, metric, 0.0)
+    assert not worse.promote and f"test {metric} 42.00 is not lower" in worse.reason
+
+
+def test_unknown_metric_lists_the_known_ones_with_their_direction() -> None:
+    with pytest.raises(ConfigError, match=r"'mse'.*mae, rmse, medae \(lower is better\) or r2 \(higher"):
+        decide(cand(1), prod(2), "mse", 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelmill.cli import artifacts, check, lineage, promote, run, test_model
+from modelmill.cli import artifacts, check, lineage, promote, run, sweep, test_model
 
 app = typer.Typer(
     name="modelmill",
@@ -18,6 +18,7 @@ app.command("lineage")(lineage.lineage_command)
 app.command("check")(check.check_command)
 app.command("promote")(promote.promote_command)
 app.command("test")(test_model.test_command)
+app.command("sweep")(sweep.sweep_command)
 
 
 def main() -> None:

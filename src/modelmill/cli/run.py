@@ -24,7 +24,10 @@ def _print_summary(summary: RunSummary) -> None:
 @handle_errors
 def run_command(
     overrides: list[str] = typer.Argument(
-        None, help="Hydra overrides, e.g. main.steps=clean,split example.rows=500"
+        None,
+        help="Hydra overrides, e.g. main.steps=clean,split example.rows=500. The model family is the "
+        "config group 'model': model=random_forest (default, modeling.random_forest.*) or "
+        "model=hist_gradient_boosting (modeling.hist_gradient_boosting.*).",
     ),
     force: bool = typer.Option(False, "--force", help="Ignore the cache for every selected step."),
     force_step: list[str] = typer.Option(

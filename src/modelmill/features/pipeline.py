@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from modelmill.core.errors import ConfigError
+from modelmill.features.estimators import DEFAULT, build_estimator, fitted_estimator, with_target_transform
 from modelmill.features.transformers import DaysSinceReview, EnsureColumns, TextColumn
 
 TARGET = "price"
@@ -66,24 +68,28 @@ def build_preprocessor(max_tfidf_features: int) -> Any:
 
 
 def build_inference_pipeline(params: Mapping[str, Any]) -> Any:
-    """``Pipeline([columns, preprocessor, random_forest])`` from the train step's params.
+    """``Pipeline([columns, preprocessor, FAMILY])`` from the train step's params.
 
     ``columns`` (:class:`EnsureColumns`) lets a request omit any column (it becomes
-    missing values), ``preprocessor`` is :func:`build_preprocessor`, ``random_forest`` a
-    ``RandomForestRegressor``.
+    missing values), ``preprocessor`` is :func:`build_preprocessor`, and the last step,
+    named after the family, is :func:`~modelmill.features.estimators.build_estimator`
+    (wrapped in a ``TransformedTargetRegressor`` when ``target_transform`` is not ``none``).
 
-    ``params`` needs ``max_tfidf_features``, ``random_seed`` and ``random_forest`` (keyword
-    arguments of ``RandomForestRegressor``).
+    ``params`` needs ``max_tfidf_features``, ``random_seed`` and the family's keyword
+    arguments under its name; ``estimator`` (default ``random_forest``) and
+    ``target_transform`` (default ``none``) are optional.
     """
-    from sklearn.ensemble import RandomForestRegressor
     from sklearn.pipeline import Pipeline
 
-    forest = RandomForestRegressor(**dict(params["random_forest"]), random_state=int(params["random_seed"]))
+    name = str(params.get("estimator", DEFAULT))
+    if name not in params:
+        raise ConfigError(f"the train params have no '{name}' section (the estimator's keyword arguments)")
+    model = build_estimator(name, params[name], int(params["random_seed"]))
     return Pipeline(
         [
             ("columns", EnsureColumns()),
             ("preprocessor", build_preprocessor(int(params["max_tfidf_features"]))),
-            ("random_forest", forest),
+            (name, with_target_transform(model, str(params.get("target_transform", "none")))),
         ]
     )
 
@@ -95,7 +101,7 @@ def grouped_importances(pipeline: Any) -> dict[str, float]:
     their category, e.g. ``neighbourhood_group_Queens``); sorted by importance, largest first.
     """
     names: Sequence[str] = pipeline[:-1].get_feature_names_out()
-    importances = np.asarray(pipeline[-1].feature_importances_, dtype=float)
+    importances = np.asarray(fitted_estimator(pipeline).feature_importances_, dtype=float)
     grouped: dict[str, float] = {}
     for full, value in zip(names, importances, strict=True):
         block, _, feature = str(full).partition("__")

@@ -2,16 +2,21 @@
 
 get_data -> basic_cleaning -> data_check -> data_split -> train -> evaluate -> register.
 Each step receives only the config values it depends on, so changing a modeling
-parameter re-runs train and what follows, never the data steps.
+parameter re-runs train and what follows, never the data steps. train gets only the
+selected model family's keyword arguments (``modeling.<estimator>``), so changing another
+family's settings re-runs nothing; its export keeps the course's name for every family.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from modelmill.core.hashing import sha256_file
+from modelmill.features.estimators import check_modeling
+from modelmill.features.metrics import lower_is_better
 from modelmill.runner import Input, Pipeline, step
 
 S = "modelmill.steps"
@@ -39,9 +44,30 @@ def _source_params(etl: Any) -> tuple[dict[str, Any], bool]:
     return params, True  # a missing path fails inside the step with a clear message
 
 
+def _plain(value: Any) -> Any:
+    """A config value as plain dicts and lists (JSON-ready params, picklable estimator kwargs)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    return value
+
+
+def train_params(mod: Any) -> dict[str, Any]:
+    """The train step's params: the split, the features and the selected family only."""
+    family = check_modeling(mod)
+    return {
+        "val_size": float(mod.val_size), "random_seed": int(mod.random_seed),
+        "stratify_by": str(mod.stratify_by), "max_tfidf_features": int(mod.max_tfidf_features),
+        "estimator": family, "target_transform": str(mod.get("target_transform", "none")),
+        family: _plain(mod[family]),
+    }  # fmt: skip
+
+
 def build_pipeline(cfg: Any) -> Pipeline:
     """The seven steps, wired by artifact names."""
     etl, dc, mod, promo = cfg.etl, cfg.data_check, cfg.modeling, cfg.promotion
+    lower_is_better(str(promo.metric))  # an unknown metric fails now, not after training
     bounds = {
         "min_price": float(etl.min_price),
         "max_price": float(etl.max_price),
@@ -65,11 +91,7 @@ def build_pipeline(cfg: Any) -> Pipeline:
              params={"test_size": float(mod.test_size), "random_seed": int(mod.random_seed),
                      "stratify_by": str(mod.stratify_by)}),
         step("train", f"{S}.train:run", inputs=["trainval_data.csv"],
-             outputs={MODEL: "model_export"},
-             params={"val_size": float(mod.val_size), "random_seed": int(mod.random_seed),
-                     "stratify_by": str(mod.stratify_by),
-                     "max_tfidf_features": int(mod.max_tfidf_features),
-                     "random_forest": dict(mod.random_forest)}),
+             outputs={MODEL: "model_export"}, params=train_params(mod)),
         step("evaluate", f"{S}.evaluate:run",
              inputs=[MODEL, "test_data.csv", Input(f"{MODEL}:prod", external=True, optional=True)],
              outputs={"evaluation": "evaluation"}),

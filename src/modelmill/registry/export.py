@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 # Types skops must trust to load the pipeline, beyond its built-in safe list; keep in
-# sync with modelmill.features (a new custom transformer must be added here).
+# sync with modelmill.features (a new custom transformer or model family must be added
+# here: tests/unit/test_estimators.py saves and reloads every family). The log1p target
+# transform needs nothing: skops trusts numpy's log1p/expm1 ufuncs already.
 TRUSTED_TYPES: tuple[str, ...] = (
     "modelmill.features.transformers.DaysSinceReview",
     "modelmill.features.transformers.EnsureColumns",
     "modelmill.features.transformers.TextColumn",
     "numpy.dtype",
-    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # hist_gradient_boosting
+    "sklearn.tree._tree.Tree",  # random_forest
 )
 # What a serving environment needs; pinned to what trained the model (no slow inference).
 REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")

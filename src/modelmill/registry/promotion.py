@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ArtifactNotFoundError, ConfigError, UsageError
+from modelmill.features.metrics import METRICS, lower_is_better
 from modelmill.registry.mlflow_registry import DEFAULT_EXPERIMENT, PROD, MlflowRegistry, RegistryVersion
 
 if TYPE_CHECKING:
     from modelmill.store.workspace import Workspace
 
-LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse", "mape", "medae"})
-HIGHER_IS_BETTER = frozenset({"r2"})
+LOWER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if lower)
+HIGHER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if not lower)
 MODEL_TYPE = "model_export"
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,12 @@ def decide(
     """Promote when there is no prod, or the candidate beats prod by at least ``min_improvement``.
 
     Both mappings hold ``ref`` and the metric (``{"ref": "random_forest_export:v3",
-    "mae": 31.2, ...}``). Lower is better for errors (mae, rmse, ...), higher for r2. A
+    "mae": 31.2, ...}``). Lower is better for errors (mae, rmse, medae), higher for r2 (see
+    :data:`modelmill.features.metrics.METRICS`; an unknown metric is a ConfigError). A
     strict improvement is always required: with ``min_improvement=0`` an equal score
     keeps prod. A candidate that *is* prod (same ref) is not promoted ("already prod").
     """
-    if metric in LOWER_IS_BETTER:
-        lower = True
-    elif metric in HIGHER_IS_BETTER:
-        lower = False
-    else:
-        known = ", ".join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))
-        raise ConfigError(f"promotion.metric={metric!r}: expected one of {known}")
+    lower = lower_is_better(metric)
     min_improvement = float(min_improvement)
     if not math.isfinite(min_improvement) or min_improvement < 0:
         raise ConfigError(f"promotion.min_improvement={min_improvement!r}: expected a number >= 0")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmill.datasets.io import read_listings
+from modelmill.features.metrics import METRICS, regression_metrics
 from modelmill.features.pipeline import TARGET
 
 if TYPE_CHECKING:
@@ -24,17 +25,13 @@ TEST = "test_data.csv"
 
 
 def score(model_dir: Path, features: Any, target: Any) -> dict[str, float]:
-    """MAE and R2 of the MLflow model at ``model_dir`` on ``features``."""
+    """MAE, RMSE, R2 and median absolute error of the MLflow model at ``model_dir``."""
     import numpy as np
-    from sklearn.metrics import mean_absolute_error, r2_score
 
     from modelmill.registry.export import as_model_input, load_pyfunc
 
     predicted = np.asarray(load_pyfunc(model_dir).predict(as_model_input(features)), dtype=float)
-    return {
-        "mae": float(mean_absolute_error(target, predicted)),
-        "r2": float(r2_score(target, predicted)),
-    }
+    return regression_metrics(target, predicted)
 
 
 def _score_prod(ctx: StepContext, features: Any, target: Any) -> dict[str, Any] | None:
@@ -46,11 +43,11 @@ def _score_prod(ctx: StepContext, features: Any, target: Any) -> dict[str, Any] 
         return {"ref": ref, **score(ctx.input(PROD), features, target)}
     except Exception as exc:  # an old prod model must not block evaluating the candidate
         ctx.log.warning("prod model %s could not be evaluated: %s", ref, exc)
-        return {"ref": ref, "mae": None, "r2": None, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        return {"ref": ref, **dict.fromkeys(METRICS), "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 def run(ctx: StepContext) -> None:
-    """Write ``evaluation`` (JSON) and log ``test_mae``, ``test_r2`` and the prod ones."""
+    """Write ``evaluation`` (JSON); log ``test_{mae,rmse,r2,medae}`` and ``prod_test_*``."""
     test = read_listings(ctx.input(TEST))
     if TARGET not in test.columns:
         from modelmill.core.errors import ConfigError
@@ -69,9 +66,9 @@ def run(ctx: StepContext) -> None:
         prod = {**candidate, "ref": prod_version.ref}  # the same model: no second load and scoring
     else:
         prod = _score_prod(ctx, features, target)
-    metrics = {"test_mae": candidate["mae"], "test_r2": candidate["r2"]}
+    metrics = {f"test_{k}": candidate[k] for k in METRICS}
     if prod is not None and prod["mae"] is not None:
-        metrics |= {"prod_test_mae": prod["mae"], "prod_test_r2": prod["r2"]}
+        metrics |= {f"prod_test_{k}": prod[k] for k in METRICS if prod.get(k) is not None}
     ctx.log_metrics(metrics)
     ctx.log.info(
         "candidate %s: test MAE %.2f, R2 %.3f%s", candidate["ref"], candidate["mae"], candidate["r2"],
@@ -88,7 +85,6 @@ def run(ctx: StepContext) -> None:
         "evaluation",
         candidate=candidate["ref"],
         prod=prod["ref"] if prod else None,
-        test_mae=candidate["mae"],
-        test_r2=candidate["r2"],
+        **{f"test_{k}": candidate[k] for k in METRICS},
         n_test=len(test),
     )

@@ -1,9 +1,13 @@
 """train: fit the inference pipeline on train, score it on validation, export it.
 
-The export (``random_forest_export``) is an MLflow model directory serialized with skops
-(no pickle) whose signature accepts missing values in every column; see
-``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
-``extras/feature_importance.png``.
+The model family is ``params["estimator"]`` (default ``random_forest``; see
+``modelmill.features.estimators``). The export keeps the course's name
+(``random_forest_export``) for every family, so ``prod`` and the promotion gate compare
+across families; the family is in its metadata. It is an MLflow model directory
+serialized with skops (no pickle) whose signature accepts missing values in every column;
+see ``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
+``extras/feature_importance.png`` (impurity or permutation importance, see
+``modelmill.features.importance``).
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmill.datasets.io import read_listings
-from modelmill.features.pipeline import TARGET, build_inference_pipeline, grouped_importances
+from modelmill.features.estimators import DEFAULT, fitted_estimator
+from modelmill.features.importance import IMPURITY, LABELS
+from modelmill.features.importance import importances as importances_for
+from modelmill.features.metrics import regression_metrics
+from modelmill.features.pipeline import TARGET, build_inference_pipeline
 from modelmill.steps.data_split import stratify_column
 
 if TYPE_CHECKING:
@@ -43,35 +52,41 @@ def split_train_val(frame: Any, params: dict[str, Any]) -> tuple[Any, Any, Any, 
     return x_train, x_val, y_train, y_val
 
 
-def fit_and_score(frame: Any, params: dict[str, Any]) -> tuple[Any, dict[str, float], Any]:
-    """Fit on the train part; ``(pipeline, metrics, X_train)``.
+@dataclass(frozen=True)
+class Fitted:
+    """A pipeline fitted on the train part, its validation metrics and the rows behind them."""
 
-    Metrics: ``val_mae``, ``val_r2``, ``oob_r2`` (when the forest has ``oob_score``),
-    ``fit_seconds``, ``n_train``, ``n_val``.
+    pipeline: Any
+    metrics: dict[str, float]
+    x_train: Any
+    x_val: Any
+    y_val: Any
+
+
+def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
+    """Fit on the train part and score on the validation part.
+
+    Metrics: ``val_mae``, ``val_rmse``, ``val_r2``, ``val_medae``, ``oob_r2`` (when the
+    family has ``oob_score_``), ``fit_seconds``, ``n_train``, ``n_val``.
     """
-    from sklearn.metrics import mean_absolute_error, r2_score
-
     x_train, x_val, y_train, y_val = split_train_val(frame, params)
     pipeline = build_inference_pipeline(params)
     started = time.perf_counter()
     pipeline.fit(x_train, y_train)
     fit_seconds = time.perf_counter() - started
-    predicted = pipeline.predict(x_val)
-    metrics = {
-        "val_mae": float(mean_absolute_error(y_val, predicted)),
-        "val_r2": float(r2_score(y_val, predicted)),
-        "fit_seconds": round(fit_seconds, 3),
-        "n_train": len(x_train),
-        "n_val": len(x_val),
-    }
-    oob = getattr(pipeline[-1], "oob_score_", None)
+    scores = regression_metrics(y_val, pipeline.predict(x_val))
+    metrics: dict[str, float] = {f"val_{k}": v for k, v in scores.items()}
+    metrics |= {"fit_seconds": round(fit_seconds, 3), "n_train": len(x_train), "n_val": len(x_val)}
+    oob = getattr(fitted_estimator(pipeline), "oob_score_", None)
     if oob is not None:
         metrics["oob_r2"] = float(oob)
-    return pipeline, metrics, x_train
+    return Fitted(pipeline, metrics, x_train, x_val, y_val)
 
 
-def plot_importances(importances: dict[str, float], path: Path) -> Path:
-    """A horizontal bar chart of the grouped importances (no pyplot: no global state)."""
+def plot_importances(
+    importances: dict[str, float], path: Path, kind: str = IMPURITY, family: str = DEFAULT
+) -> Path:
+    """A horizontal bar chart of the importances (no pyplot: no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -81,48 +96,53 @@ def plot_importances(importances: dict[str, float], path: Path) -> Path:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.barh(names, values, color="#4c72b0")
-    axes.set_xlabel("impurity importance (TF-IDF columns summed into 'name')")
-    axes.set_title("Random forest feature importance")
+    axes.set_xlabel(LABELS[kind])
+    axes.set_title(f"{family.replace('_', ' ').capitalize()} feature importance")
     figure.tight_layout()
     figure.savefig(path, format="png")
     return path
 
 
 def run(ctx: StepContext) -> None:
-    """Write ``random_forest_export`` (an MLflow model directory)."""
+    """Write ``random_forest_export`` (an MLflow model directory), whatever the family."""
     from modelmill.registry.export import save_sklearn_model
 
     params = dict(ctx.params)
+    family = str(params.get("estimator", DEFAULT))
     frame = read_listings(ctx.input("trainval_data.csv"))
-    pipeline, metrics, x_train = fit_and_score(frame, params)
-    importances = grouped_importances(pipeline)
+    fitted = fit_and_score(frame, params)
+    metrics = fitted.metrics
+    seed = int(params["random_seed"])
+    kind, importances = importances_for(fitted.pipeline, fitted.x_val, fitted.y_val, seed)
     ctx.log.info(
-        "fitted in %.1f s on %d rows: val MAE %.2f, R2 %.3f",
+        "%s fitted in %.1f s on %d rows: val MAE %.2f, R2 %.3f", family,
         metrics["fit_seconds"], metrics["n_train"], metrics["val_mae"], metrics["val_r2"],
     )  # fmt: skip
     ctx.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_")})
+    described = {"estimator": family, "target_transform": str(params.get("target_transform", "none"))}
     with tempfile.TemporaryDirectory(prefix="modelmill-train-") as tmp:
-        plot = plot_importances(importances, Path(tmp) / PLOT)
+        plot = plot_importances(importances, Path(tmp) / PLOT, kind, family)
         ctx.log_artifact(plot)
         report = Path(tmp) / METRICS
         report.write_text(
             json.dumps({"metrics": metrics, "feature_importance": importances, "params": params}, indent=2)
         )
         save_sklearn_model(
-            pipeline,
+            fitted.pipeline,
             ctx.output(MODEL),
-            x_train,
+            fitted.x_train,
             extra_files={PLOT: plot, METRICS: report},
-            metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"]},
+            metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"], **described},
         )
     ctx.set_metadata(
         MODEL,
-        val_mae=metrics["val_mae"],
-        val_r2=metrics["val_r2"],
+        **described,
+        **{k: metrics[k] for k in ("val_mae", "val_rmse", "val_r2", "val_medae", "fit_seconds")},
         oob_r2=metrics.get("oob_r2"),
         n_train=metrics["n_train"],
         n_val=metrics["n_val"],
         params=params,
+        importance_kind=kind,
         feature_importance={k: round(v, 6) for k, v in importances.items()},
         flavor="mlflow.sklearn",
         serialization="skops",

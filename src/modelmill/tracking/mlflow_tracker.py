@@ -62,6 +62,8 @@ class MlflowTracker:
         *,
         defer_when_idle: bool = True,
         spool_dir: Path | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -72,6 +74,9 @@ class MlflowTracker:
         self._client: Any = None
         self._parent: str | None = None
         self._step_run: str | None = None
+        # a pipeline run nested under another MLflow run (a sweep's trial), with extra tags
+        self.parent_run_id = parent_run_id
+        self.tags = dict(tags or {})
 
     # -- Tracker interface ---------------------------------------------------
     def start_pipeline(self, run_id: str, config_yaml: str, params: dict[str, Any]) -> None:
@@ -82,6 +87,8 @@ class MlflowTracker:
             "config_yaml": config_yaml,
             "params": flatten(params),
             "started_ms": int(time.time() * 1000),
+            "parent_run_id": self.parent_run_id,
+            "tags": self.tags,
         }
 
     def start_step(self, step: str, params: dict[str, Any], tags: dict[str, str]) -> None:
@@ -177,6 +184,8 @@ class MlflowTracker:
                 "modelmill.run_id": p["run_id"],
                 "modelmill.kind": "pipeline",
                 **self._code_tags(),
+                **p.get("tags", {}),
+                **({"mlflow.parentRunId": p["parent_run_id"]} if p.get("parent_run_id") else {}),
             },
         )
         run_id = str(run.info.run_id)
