@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
+from _common import data_overrides
+
 CONFIGS = {
     "course_random_forest": [],  # the default: model=random_forest
     "hist_gradient_boosting": ["model=hist_gradient_boosting"],
@@ -74,14 +75,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=0, help="use demo data of this size")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    use_real = REAL.exists() and not args.rows
-    data = [f"etl.sample={REAL}"] if use_real else [f"etl.demo_rows={args.rows or 16000}"]
+    data, described = data_overrides(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         trainval, test = split(Path(tmp) / "ws", data)
     results = {name: fit(overrides, trainval, test) for name, overrides in CONFIGS.items()}
     course, tuned = results["course_random_forest"], results["hist_gradient_boosting"]
     figures = {
-        "data": "real sample" if use_real else f"demo {args.rows or 16000} rows",
+        "data": described,
         "rows_trainval_test": [len(trainval), len(test)],
         "models": results,
         # > 0: the tuned model's test MAE is that fraction below the course forest's

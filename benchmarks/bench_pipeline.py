@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
+from _common import data_overrides, print_figures
 
 
 def run_pipeline(workspace: Path, overrides: list[str], *flags: str) -> tuple[float, dict[str, Any]]:
@@ -79,8 +79,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--repeat", type=int, default=3, help="forced runs and fits to take the median of")
     args = parser.parse_args()
-    use_real = REAL.exists() and not args.rows
-    overrides = [f"etl.sample={REAL}"] if use_real else [f"etl.demo_rows={args.rows or 16000}"]
+    overrides, described = data_overrides(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp) / "ws"
         cold, summary = run_pipeline(ws, overrides)
@@ -97,7 +96,7 @@ def main() -> None:
         fit = statistics.median(fit_alone(ws) for _ in range(args.repeat))
     steps = {s["name"]: s["seconds"] for s in summary["steps"]}
     figures = {
-        "data": "real sample" if use_real else f"demo {args.rows or 16000} rows",
+        "data": described,
         "cold_wall_s": round(cold, 2),
         "second_wall_s": round(second, 2),
         "second_ran": [s["name"] for s in after_promotion["steps"] if s["status"] == "ran"],
@@ -121,11 +120,7 @@ def main() -> None:
         "forced_steps_s": {s["name"]: s["seconds"] for s in recomputed["steps"]},
         "test_mae": summary["metrics"].get("test_mae"),
     }  # fmt: skip
-    if args.json:
-        print(json.dumps(figures, indent=2))
-        return
-    for key, value in figures.items():
-        print(f"{key:18} {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

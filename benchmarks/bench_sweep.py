@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
+from _common import data_overrides, print_figures
+
 COURSE_SWEEP = [
     "modeling.max_tfidf_features=10,15,30",
     "modeling.random_forest.max_features=0.1,0.33,0.5,0.75,1",
@@ -50,13 +51,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0, help="parallel trials (default: cores)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    use_real = REAL.exists() and not args.rows
-    overrides = [f"etl.sample={REAL}"] if use_real else [f"etl.demo_rows={args.rows or 16000}"]
+    overrides, described = data_overrides(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         wall, summary = run_sweep(Path(tmp) / "ws", overrides, args.jobs or None)
     trials = summary["trials"]
     figures = {
-        "data": "real sample" if use_real else f"demo {args.rows or 16000} rows",
+        "data": described,
         "trials": len(trials),
         "trials_ok": sum(t["status"] == "ok" for t in trials),
         "sweep_wall_s": round(wall, 1),
@@ -77,11 +77,7 @@ def main() -> None:
             if t["status"] == "ok"
         ],
     }
-    if args.json:
-        print(json.dumps(figures, indent=2))
-        return
-    for key, value in figures.items():
-        print(f"{key:18} {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":
