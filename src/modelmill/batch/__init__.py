@@ -1,0 +1,1 @@
+"""Offline batch scoring, streamed in chunks: ``modelmill score``."""

@@ -1,0 +1,1 @@
+"""Online prediction service (FastAPI): ``modelmill serve``."""
