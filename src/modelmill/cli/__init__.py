@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelmill.cli import artifacts, check, lineage, promote, run, sweep, test_model
+from modelmill.cli import artifacts, check, lineage, promote, run, score, serve, sweep, test_model
 
 app = typer.Typer(
     name="modelmill",
@@ -19,6 +19,8 @@ app.command("check")(check.check_command)
 app.command("promote")(promote.promote_command)
 app.command("test")(test_model.test_command)
 app.command("sweep")(sweep.sweep_command)
+app.command("score")(score.score_command)
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

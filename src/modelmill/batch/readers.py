@@ -1,0 +1,147 @@
+"""Stream a CSV or Parquet table (local path or fsspec URL) in chunks of exactly ``chunk_rows``.
+
+Memory stays bounded by the chunk and pyarrow's block size, whatever the file size. CSV
+columns are read as text and converted by :mod:`modelmill.batch.validate`, so one bad value
+rejects one row instead of stopping the reader. Chunk ``k`` always holds rows
+``[k * chunk_rows, (k + 1) * chunk_rows)``: a resumed job skips the rows already done.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+
+from modelmill.core.errors import UsageError
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_BLOCK_BYTES = 4 << 20
+
+
+def table_format(url: str, role: str) -> str:
+    """``'csv'`` or ``'parquet'`` from the file name; a clear error otherwise."""
+    name = url.lower().rstrip("/")
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise UsageError(
+        f"cannot tell the format of the {role} '{url}' from its name: use a .csv "
+        "(or .csv.gz) or .parquet file name"
+    )
+
+
+@dataclass
+class Source:
+    """An input table: where it is, its format and what identifies its content."""
+
+    url: str
+    format: str
+    fs: Any
+    path: str
+    fingerprint: dict[str, Any]
+
+
+def open_source(url: str) -> Source:
+    """Check ``url`` exists and fingerprint it (size, mtime, digest of the first 1 MiB)."""
+    kind = table_format(url, "input")
+    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise UsageError(f"input file not found: '{url}' (check the path or URL)") from None
+    if info.get("type") == "directory":
+        raise UsageError(f"input '{url}' is a directory: pass one .csv or .parquet file")
+    with fs.open(path, "rb") as handle:
+        head = hashlib.sha256(handle.read(1 << 20)).hexdigest()
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("created") or info.get("ETag")
+    fingerprint = {"size": int(info.get("size") or 0), "mtime": str(stamp), "head_sha256": head}
+    return Source(url=url, format=kind, fs=fs, path=path, fingerprint=fingerprint)
+
+
+def _csv_header(source: Source) -> list[str]:
+    with source.fs.open(source.path, "rb", compression="infer") as handle:
+        first = io.TextIOWrapper(handle, encoding="utf-8", newline="").readline()
+    delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def column_names(source: Source) -> list[str]:
+    """The column names of the table (header line or Parquet schema)."""
+    if source.format == "csv":
+        return _csv_header(source)
+    import pyarrow.parquet as pq
+
+    with source.fs.open(source.path, "rb") as handle:
+        return list(pq.ParquetFile(handle).schema_arrow.names)
+
+
+def total_rows(source: Source) -> int | None:
+    """Rows in the table when cheap to know (Parquet metadata), else ``None``."""
+    if source.format != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    with source.fs.open(source.path, "rb") as handle:
+        return int(pq.ParquetFile(handle).metadata.num_rows)
+
+
+def _csv_batches(source: Source, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    from pyarrow import csv as pacsv
+
+    delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
+    with source.fs.open(source.path, "rb", compression="infer") as handle:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in columns},
+                include_columns=columns,
+                strings_can_be_null=True,
+            ),
+        )
+        yield from reader
+
+
+def _parquet_batches(source: Source, columns: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with source.fs.open(source.path, "rb") as handle:
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows, columns=columns)
+
+
+def iter_chunks(
+    source: Source, columns: list[str], chunk_rows: int, skip_rows: int = 0
+) -> Iterator[pa.Table]:
+    """Tables of ``chunk_rows`` rows (the last may be shorter), after skipping ``skip_rows``."""
+    if chunk_rows < 1:
+        raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
+    if source.format == "csv":
+        batches = _csv_batches(source, columns)
+    else:
+        batches = _parquet_batches(source, columns, chunk_rows)
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        if skip_rows:
+            if batch.num_rows <= skip_rows:
+                skip_rows -= batch.num_rows
+                continue
+            batch, skip_rows = batch.slice(skip_rows), 0
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_rows).combine_chunks()
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks()

@@ -1,0 +1,155 @@
+"""Crash-safe output: one part file per chunk in a staging folder, assembled and renamed at the end.
+
+Layout next to ``OUTPUT`` while a job runs::
+
+    OUTPUT.parts/manifest.json     input fingerprint, model, chunks done, counts
+    OUTPUT.parts/pred-00000.parquet  id + prediction of chunk 0
+    OUTPUT.parts/rej-00000.parquet   rejected rows of chunk 0
+
+Each part and the manifest are written under a temporary name and renamed, and the
+manifest is updated only after a chunk's parts are in place: after a kill, the manifest
+counts exactly the chunks whose output is complete. At the end the parts are streamed into
+``OUTPUT.tmp-<pid>`` (and the rejects file likewise), which is renamed to ``OUTPUT``: a
+killed job never leaves an ``OUTPUT``; ``--resume`` continues from the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelmill.batch.readers import table_format
+from modelmill.batch.validate import REJECT_SCHEMA
+from modelmill.core.errors import UsageError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Progress:
+    """What the manifest records: which job this is and how far it got."""
+
+    job: dict[str, Any]
+    chunks: int = 0
+    rows_in: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "chunks": self.chunks, "rows_in": self.rows_in,
+                "rows_scored": self.rows_scored, "rows_rejected": self.rows_rejected}  # fmt: skip
+
+
+class Staging:
+    """Part files and the manifest of one scoring job writing ``output`` and ``rejects``."""
+
+    def __init__(self, output: str, rejects: str) -> None:
+        self.output_format = table_format(output, "output")
+        self.rejects_format = table_format(rejects, "rejects file")
+        self.fs, self.output = fsspec.core.url_to_fs(output)
+        self.rejects_fs, self.rejects = fsspec.core.url_to_fs(rejects)
+        self.dir = f"{self.output}.parts"
+
+    # ----------------------------------------------------------------- manifest
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with self.fs.open(tmp, "wb") as handle:
+            handle.write(data)
+        self.fs.mv(tmp, path)
+
+    def start(self, job: dict[str, Any], resume: bool) -> tuple[Progress, str | None]:
+        """A fresh or resumed :class:`Progress` and a note for the user (or ``None``)."""
+        manifest = f"{self.dir}/{MANIFEST}"
+        note = None
+        if self.fs.exists(manifest):
+            if resume:
+                saved = json.loads(self.fs.cat_file(manifest))
+                self._check_same_job(saved["job"], job)
+                progress = Progress(job, saved["chunks"], saved["rows_in"], saved["rows_scored"],
+                                    saved["rows_rejected"])  # fmt: skip
+                return progress, f"resuming after {progress.rows_in} rows ({progress.chunks} chunks)"
+            note = (
+                f"discarding the progress of an interrupted job in {self.dir} (use --resume to continue it)"
+            )
+            self.fs.rm(self.dir, recursive=True)
+        elif resume:
+            note = "nothing to resume: starting from the first row"
+        self.fs.makedirs(self.dir, exist_ok=True)
+        progress = Progress(job)
+        self.save(progress)
+        return progress, note
+
+    @staticmethod
+    def _check_same_job(saved: dict[str, Any], job: dict[str, Any]) -> None:
+        checks = (("input_fingerprint", "the input file changed (size, mtime or content)"),
+                  ("model", "the model differs"), ("id_col", "the id column differs"),
+                  ("input", "the input differs"), ("rejects", "the rejects path differs"))  # fmt: skip
+        for key, what in checks:
+            if saved.get(key) != job.get(key):
+                raise UsageError(
+                    f"cannot resume: {what} since the interrupted job ({saved.get(key)} != {job.get(key)}); "
+                    "run again without --resume to start over"
+                )
+
+    def save(self, progress: Progress) -> None:
+        self._write_bytes(f"{self.dir}/{MANIFEST}", json.dumps(progress.to_dict(), indent=1).encode())
+
+    # ------------------------------------------------------------------ parts
+    def _part(self, kind: str, index: int) -> str:
+        return f"{self.dir}/{kind}-{index:05d}.parquet"
+
+    def _write_table(self, path: str, table: pa.Table) -> None:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with self.fs.open(tmp, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+        self.fs.mv(tmp, path)
+
+    def add_chunk(self, progress: Progress, predictions: pa.Table, rejects: pa.Table, rows_in: int) -> None:
+        """Store one chunk's parts, then record it in the manifest."""
+        self._write_table(self._part("pred", progress.chunks), predictions)
+        self._write_table(self._part("rej", progress.chunks), rejects)
+        progress.chunks += 1
+        progress.rows_in += rows_in
+        progress.rows_scored += predictions.num_rows
+        progress.rows_rejected += rejects.num_rows
+        self.save(progress)
+
+    def _parts(self, kind: str, chunks: int) -> Iterator[pa.Table]:
+        for index in range(chunks):
+            with self.fs.open(self._part(kind, index), "rb") as handle:
+                yield pq.read_table(handle)
+
+    # --------------------------------------------------------------- finalize
+    def _assemble(self, fs: Any, dest: str, kind: str, fmt: str, schema: pa.Schema, chunks: int) -> str:
+        tmp = f"{dest}.tmp-{os.getpid()}"
+        with fs.open(tmp, "wb") as sink:
+            if fmt == "parquet":
+                writer: Any = pq.ParquetWriter(sink, schema, compression="zstd")
+            else:
+                from pyarrow import csv as pacsv
+
+                writer = pacsv.CSVWriter(sink, schema)
+            try:
+                for table in self._parts(kind, chunks):
+                    writer.write_table(table.cast(schema))
+            finally:
+                writer.close()
+        return tmp
+
+    def finish(self, progress: Progress, prediction_schema: pa.Schema) -> None:
+        """Assemble the parts into the rejects file and ``OUTPUT`` (renamed last), drop the staging."""
+        rej_tmp = self._assemble(self.rejects_fs, self.rejects, "rej", self.rejects_format, REJECT_SCHEMA,
+                                 progress.chunks)  # fmt: skip
+        out_tmp = self._assemble(self.fs, self.output, "pred", self.output_format, prediction_schema,
+                                 progress.chunks)  # fmt: skip
+        self.rejects_fs.mv(rej_tmp, self.rejects)
+        self.fs.mv(out_tmp, self.output)
+        self.fs.rm(self.dir, recursive=True)

@@ -1,0 +1,62 @@
+"""``modelmill score INPUT OUTPUT``: offline batch scoring, streamed in chunks, resumable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
+
+
+@handle_errors
+def score_command(
+    input_url: str = typer.Argument(
+        ..., metavar="INPUT", help="Rows to score: .csv or .parquet (path or URL)."
+    ),
+    output_url: str = typer.Argument(
+        ..., metavar="OUTPUT", help="Predictions (id + prediction): .parquet or .csv (path or URL)."
+    ),
+    model: str = typer.Option(
+        "models:/nyc_rentals@prod",
+        "--model",
+        help="models:/NAME@ALIAS from the registry, NAME[:vN|:ALIAS] from the store, or a model directory.",
+    ),
+    chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows per chunk (bounds memory)."),
+    id_col: str = typer.Option("id", "--id-col", help="Column identifying a row (kept next to prediction)."),
+    rejects: str = typer.Option(
+        None, "--rejects", help="Rejected rows with reasons (default: OUTPUT.rejects.csv; .csv or .parquet)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job on the same input."),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="Registry URI for models:/ references (default: the workspace's)."
+    ),
+    workspace: Path = WorkspaceOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Score INPUT with a model into OUTPUT; invalid rows go to the rejects file, never stop the job."""
+    from modelmill.batch.scorer import PlainProgress, default_progress, score
+
+    summary = score(
+        input_url,
+        output_url,
+        model=model,
+        chunk_rows=chunk_rows,
+        id_col=id_col,
+        rejects_url=rejects,
+        resume=resume,
+        workspace=open_ws(workspace),
+        tracking_uri=tracking_uri,
+        progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
+    )
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    typer.echo(
+        f"scored {summary.rows_scored} of {summary.rows_in} rows with {summary.model} "
+        f"in {summary.seconds:.1f}s "
+        f"({summary.rows_per_s:,.0f} rows/s) -> {summary.output}"
+    )
+    if summary.rows_rejected:
+        typer.echo(f"rejected {summary.rows_rejected} rows -> {summary.rejects}")

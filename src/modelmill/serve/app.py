@@ -1,0 +1,223 @@
+"""The FastAPI app: ``create_app(settings)``.
+
+Endpoints: ``POST /predict`` (one listing or a list of up to ``max_batch``; the request
+schema is the served model's signature, shown in ``/openapi.json``), ``POST /invocations``
+(MLflow scoring-server payloads ``dataframe_split`` / ``dataframe_records``), ``GET /health``,
+``GET /ready``, ``GET /metadata`` and ``GET /metrics`` (Prometheus). The model loads in the
+background from ``lifespan`` and a poller swaps in new versions of the alias (see
+:mod:`modelmill.serve.model_holder`), so ``/ready`` is 503 until the first load succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from modelmill.serve.metrics import GuardMiddleware, ServiceMetrics
+from modelmill.serve.model_holder import LoadedModel, ModelHolder, ModelSource
+from modelmill.serve.settings import ServeSettings, get_settings
+
+log = logging.getLogger("modelmill.serve")
+
+
+def _errors(exc: ValidationError, prefix: tuple[Any, ...] = ("body",)) -> list[dict[str, Any]]:
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def _current(request: Request) -> LoadedModel:
+    model = request.app.state.holder.current  # read once: a swap never changes it under us
+    if model is None:
+        raise _NotReady()
+    return model
+
+
+class _NotReady(Exception):
+    pass
+
+
+async def _poll(app: FastAPI, source: ModelSource, settings: ServeSettings) -> None:
+    holder: ModelHolder = app.state.holder
+    metrics: ServiceMetrics = app.state.metrics
+    while True:
+        try:
+            await asyncio.to_thread(holder.refresh, source, metrics.model_event)
+        except Exception:  # never let the poller die
+            log.exception("model refresh failed")
+        if holder.current is not None and not source.moves:
+            return  # a fixed version: nothing more to watch
+        await asyncio.sleep(settings.poll_interval)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ServeSettings = app.state.settings
+    source = await asyncio.to_thread(ModelSource, settings)
+    app.state.source = source
+    task = asyncio.create_task(_poll(app, source, settings), name="modelmill-model-poller")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """The service for ``settings`` (default: :meth:`ServeSettings.from_env`)."""
+    settings = settings or ServeSettings.from_env()
+    app = FastAPI(title="modelmill model service", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.holder = ModelHolder()
+    app.state.metrics = metrics = ServiceMetrics()
+
+    @app.exception_handler(_NotReady)
+    async def not_ready(request: Request, exc: _NotReady) -> JSONResponse:
+        return JSONResponse({"detail": "no model loaded yet", "error": app.state.holder.last_error}, 503)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready(request: Request) -> JSONResponse:
+        """200 once a model is loaded, else 503."""
+        model = _current(request)
+        return JSONResponse(
+            {"status": "ready", "model": {"name": model.target.name, "version": model.target.version}}
+        )
+
+    @app.get("/metadata")
+    async def metadata(request: Request, cfg: ServeSettings = Depends(get_settings)) -> dict[str, Any]:
+        """The served model (name, version, alias, run ids, signature, load time), last refused swap."""
+        holder: ModelHolder = request.app.state.holder
+        return {
+            "model_uri": cfg.model,
+            "model": holder.current.describe() if holder.current else None,
+            "last_refused": holder.last_refused,
+            "last_error": holder.last_error,
+            "swaps": holder.swaps,
+            "max_batch": cfg.max_batch,
+            "poll_interval": cfg.poll_interval,
+        }
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        """Prometheus metrics of this app."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/predict")
+    async def predict(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
+        """Predict the price of one listing (an object) or of a list of listings."""
+        model = _current(request)
+        raw = await request.body()
+        single = not raw.lstrip().startswith(b"[")
+        try:
+            if single:
+                rows = [model.request_model.model_validate_json(raw)]
+            else:
+                rows = model.list_adapter.validate_json(raw)
+                if len(rows) > cfg.max_batch:
+                    return _too_many(len(rows), cfg.max_batch)
+        except ValidationError as exc:
+            return JSONResponse({"detail": _errors(exc)}, 422)
+        if not rows:
+            return JSONResponse({"detail": "the list of listings is empty"}, 422)
+        values = await run_in_threadpool(model.predict, rows)
+        metrics.observe_predictions("/predict", values)
+        t = model.target
+        return JSONResponse({"predictions": values, "model": {"name": t.name, "version": t.version}})
+
+    @app.post("/invocations")
+    async def invocations(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
+        """MLflow scoring-server protocol: ``dataframe_split`` or ``dataframe_records`` payloads."""
+        model = _current(request)
+        try:
+            records = _mlflow_records(await request.body())
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        if len(records) > cfg.max_batch:
+            return _too_many(len(records), cfg.max_batch)
+        try:
+            rows = model.list_adapter.validate_python(records)
+        except ValidationError as exc:
+            return _bad_request(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
+            )
+        values = await run_in_threadpool(model.predict, rows)
+        metrics.observe_predictions("/invocations", values)
+        return JSONResponse({"predictions": values})
+
+    def openapi() -> dict[str, Any]:  # regenerated each time: the schema follows the served model
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        model = app.state.holder.current
+        if model is None:
+            return schema
+        listing = model.request_model.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Listing"] = listing
+        ref = {"$ref": "#/components/schemas/Listing"}
+        body = {
+            "anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": settings.max_batch}]
+        }
+        schema["paths"]["/predict"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(
+        GuardMiddleware, metrics=metrics, api_key=api_key, max_body_bytes=settings.max_body_bytes
+    )
+    return app
+
+
+def _too_many(count: int, limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": f"too many listings in one request: {count} > max_batch {limit}; "
+            "split the batch or use `modelmill score` for files"
+        },
+        413,
+    )
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
+
+
+def _mlflow_records(raw: bytes) -> list[dict[str, Any]]:
+    from modelmill.serve.schema import records_from_split
+
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("expected a JSON object with 'dataframe_split' or 'dataframe_records'")
+    keys = set(payload) - {"params"}
+    if keys == {"dataframe_split"} and isinstance(payload["dataframe_split"], dict):
+        return records_from_split(payload["dataframe_split"])
+    if keys == {"dataframe_records"} and isinstance(payload["dataframe_records"], list):
+        records = payload["dataframe_records"]
+        if not all(isinstance(r, dict) for r in records):
+            raise ValueError("dataframe_records must be a list of objects")
+        return records
+    raise ValueError(
+        "the payload must have exactly one of 'dataframe_split' or 'dataframe_records' "
+        f"(got {sorted(keys)}); tensor inputs ('instances', 'inputs') are not supported"
+    )

@@ -1,0 +1,79 @@
+"""Service settings: one pydantic object, built from the CLI/environment, injected with ``Depends``.
+
+The model to serve comes only from here (the ``--model`` option or the default alias),
+never from an HTTP request. ``model`` is either a registry URI (``models:/NAME@ALIAS``
+or ``models:/NAME/N``) or a stored artifact ref (``random_forest_export:v3``,
+``random_forest_export:prod``); a file-system path is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_MODEL = "models:/nyc_rentals@prod"
+API_KEY_ENV = "MODELMILL_API_KEY"
+_REGISTRY_URI = re.compile(
+    r"models:/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))"
+)
+_ARTIFACT_REF = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127}):(?P<tag>[\w.-]+)")
+
+
+class ServeSettings(BaseModel):
+    """Everything the service needs; immutable once the app is built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(DEFAULT_MODEL, description="models:/NAME@ALIAS, models:/NAME/N or an artifact ref")
+    workspace: Path | None = Field(None, description="workspace directory (default: $MODELMILL_HOME)")
+    tracking_uri: str | None = Field(None, description="registry URI (default: the workspace's SQLite store)")
+    max_batch: int = Field(256, ge=1, description="most listings in one /predict or /invocations request")
+    max_body_bytes: int = Field(1_000_000, ge=1, description="larger request bodies get 413")
+    api_key: SecretStr | None = Field(None, description="when set, X-API-Key is required (not on /health)")
+    poll_interval: float = Field(2.0, gt=0, description="seconds between checks of the model alias")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        parse_model_spec(value)
+        return value
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServeSettings:
+        """Settings with ``api_key`` from ``$MODELMILL_API_KEY`` (unless given); ``None`` overrides
+        are ignored so CLI options left unset keep the defaults."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if "api_key" not in values and os.environ.get(API_KEY_ENV):
+            values["api_key"] = os.environ[API_KEY_ENV]
+        return cls(**values)
+
+
+def parse_model_spec(spec: str) -> dict[str, str | None]:
+    """``{"kind": "registry"|"artifact", "name", "alias", "version"}`` or ``ValueError``."""
+    match = _REGISTRY_URI.fullmatch(spec)
+    if match:
+        return {"kind": "registry", **match.groupdict()}
+    match = _ARTIFACT_REF.fullmatch(spec)
+    if match:
+        tag = match["tag"]
+        fixed = re.fullmatch(r"v(\d+)", tag)
+        return {
+            "kind": "artifact",
+            "name": match["name"],
+            "alias": None if fixed else tag,
+            "version": fixed[1] if fixed else None,
+        }
+    raise ValueError(
+        f"model {spec!r} is neither a registry URI (models:/NAME@ALIAS, models:/NAME/N) nor an "
+        "artifact ref (random_forest_export:v3, random_forest_export:prod); paths are not accepted"
+    )
+
+
+def get_settings(request: Request) -> ServeSettings:
+    """FastAPI dependency: the app's settings (tests override it or pass their own to create_app)."""
+    return request.app.state.settings

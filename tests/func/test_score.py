@@ -1,0 +1,203 @@
+"""``modelmill score``: batch scoring against a small real NYC model trained once per module."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from modelmill import Workspace
+from modelmill.cli import app
+from modelmill.datasets.nyc_demo import generate_listings
+from modelmill.registry.export import load_sklearn
+
+pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
+MODEL = "random_forest_export"
+runner = CliRunner()
+# row index -> (column, bad value, expected reason fragment)
+BAD = {3: ("latitude", "abc", "latitude: not a number ('abc')"),
+       7: ("number_of_reviews", "2.5", "number_of_reviews: 2.5 is not a whole number"),
+       8: ("minimum_nights", "", "minimum_nights: missing (integer column)"),
+       11: ("availability_365", "lots", "availability_365: not a number ('lots')")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 5-tree forest on 1200 demo rows, and input files with a few bad rows."""
+    from modelmill.api import run
+
+    root = tmp_path_factory.mktemp("score")
+    ws_path = root / "ws"
+    steps = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
+    summary = run([f"main.workspace={ws_path}", "etl.demo_rows=1200", "modeling.random_forest.n_estimators=5",
+                   "main.tracking=none", steps])  # fmt: skip
+    assert summary.status == "success", [r.error for r in summary.steps]
+    ws = Workspace(ws_path)
+    model_dir = ws.store.path(f"{MODEL}:latest")
+    frame = generate_listings(600, seed=5)
+    good = frame.to_csv(index=False)
+    rows = list(csv.reader(io.StringIO(good)))
+    header = rows[0]
+    for index, (column, value, _) in BAD.items():
+        rows[index + 1][header.index(column)] = value
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    (root / "in.csv").write_text(text.getvalue())
+    frame.to_parquet(root / "in.parquet")
+    return {"root": root, "ws": ws, "model_dir": model_dir, "frame": frame}
+
+
+def mm(ws: Workspace, *args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, ["score", *args, "--workspace", str(ws.root)])
+    assert result.exit_code == code, f"{args} -> {result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def expected(trained: dict[str, Any], frame: pd.DataFrame) -> list[float]:
+    return list(load_sklearn(trained["model_dir"]).predict(frame))
+
+
+def test_csv_to_parquet_matches_predict_and_rejects_bad_rows(trained: dict[str, Any], tmp_path: Path) -> None:
+    ws, frame = trained["ws"], trained["frame"]
+    out = tmp_path / "pred.parquet"
+    result = mm(ws, str(trained["root"] / "in.csv"), str(out), "--model", f"{MODEL}:latest", "--json")
+    summary = json.loads(result.stdout)
+    assert (summary["rows_in"], summary["rows_scored"], summary["rows_rejected"]) == (600, 596, 4)
+    assert summary["rejects"] == f"{out}.rejects.csv" and summary["rows_per_s"] > 0
+    scored = pd.read_parquet(out)
+    assert list(scored.columns) == ["id", "prediction"]
+    good = frame.drop(index=list(BAD)).reset_index(drop=True)
+    assert scored["id"].tolist() == good["id"].tolist()  # ids preserved, in order
+    assert scored["prediction"].tolist() == pytest.approx(expected(trained, good))
+    rejects = pd.read_csv(f"{out}.rejects.csv")
+    assert rejects["row"].tolist() == list(BAD)
+    assert rejects["id"].tolist() == frame["id"].iloc[list(BAD)].tolist()
+    for reason, (_, _, fragment) in zip(rejects["reason"], BAD.values(), strict=True):
+        assert fragment in reason
+    assert not Path(f"{out}.parts").exists()
+
+    # small chunks: identical output (chunk boundaries fall on bad rows too)
+    small = tmp_path / "small.parquet"
+    mm(
+        ws,
+        str(trained["root"] / "in.csv"),
+        str(small),
+        "--model",
+        str(trained["model_dir"]),
+        "--chunk-rows",
+        "7",
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(small), scored)
+    assert pd.read_csv(f"{small}.rejects.csv").equals(rejects)
+
+
+def test_parquet_to_csv_via_fsspec_urls(trained: dict[str, Any]) -> None:
+    ws, frame = trained["ws"], trained["frame"]
+    src = f"file://{trained['root'] / 'in.parquet'}"
+    result = mm(ws, src, "memory://scored/pred.csv", "--model", str(trained["model_dir"]),
+                "--chunk-rows", "250", "--rejects", "memory://scored/rejects.parquet", "--json")  # fmt: skip
+    assert json.loads(result.stdout)["rows_scored"] == 600
+    fs = fsspec.filesystem("memory")
+    scored = pd.read_csv(io.BytesIO(fs.cat_file("/scored/pred.csv")))
+    assert scored["id"].tolist() == frame["id"].tolist()
+    assert scored["prediction"].tolist() == pytest.approx(expected(trained, frame))
+    assert len(pd.read_parquet(io.BytesIO(fs.cat_file("/scored/rejects.parquet")))) == 0
+    assert sorted(fs.ls("/scored", detail=False)) == ["/scored/pred.csv", "/scored/rejects.parquet"]
+
+
+def test_killed_job_leaves_no_output_and_resume_completes(trained: dict[str, Any], tmp_path: Path) -> None:
+    ws, model_dir = trained["ws"], str(trained["model_dir"])
+    src = tmp_path / "big.csv"
+    src.write_bytes((trained["root"] / "in.csv").read_bytes())
+    out = tmp_path / "pred.parquet"
+    env = {**os.environ, "MODELMILL_SCORE_THROTTLE": "0.1", "MODELMILL_HOME": str(ws.root)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "modelmill",
+        "score",
+        str(src),
+        str(out),
+        "--model",
+        model_dir,
+        "--chunk-rows",
+        "20",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    manifest = Path(f"{out}.parts/manifest.json")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("chunks", 0) >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not out.exists() and not Path(f"{out}.rejects.csv").exists()
+    done = json.loads(manifest.read_text())["chunks"]
+    assert 3 <= done < 30
+
+    # a changed input is refused, the progress is kept
+    stat = src.stat()
+    original = src.read_bytes()
+    src.write_bytes(original.replace(b"Entire home", b"Entire HOME", 1))
+    result = mm(ws, str(src), str(out), "--model", model_dir, "--chunk-rows", "20", "--resume", code=2)
+    assert "cannot resume: the input file changed" in result.stderr and "without --resume" in result.stderr
+    assert manifest.exists() and not out.exists()
+    src.write_bytes(original)
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    result = mm(ws, str(src), str(out), "--model", model_dir, "--chunk-rows", "50", "--resume", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["resumed_from_row"] == done * 20 and summary["rows_in"] == 600
+    scored = pd.read_parquet(out)
+    good = trained["frame"].drop(index=list(BAD))
+    assert scored["id"].tolist() == good["id"].tolist()  # no duplicate, none missing
+    assert scored["prediction"].tolist() == pytest.approx(expected(trained, good.reset_index(drop=True)))
+    assert pd.read_csv(f"{out}.rejects.csv")["row"].tolist() == list(BAD)
+    assert not manifest.parent.exists()
+
+
+def test_bad_usage_exits_2_and_writes_nothing(trained: dict[str, Any], tmp_path: Path) -> None:
+    ws, model_dir = trained["ws"], str(trained["model_dir"])
+    target = tmp_path / "target"
+    target.mkdir()
+    out = target / "pred.parquet"
+    result = mm(ws, str(tmp_path / "missing.csv"), str(out), "--model", model_dir, code=2)
+    assert "input file not found" in result.stderr
+    result = mm(ws, str(trained["root"] / "in.csv"), str(target / "pred.xlsx"), "--model", model_dir, code=2)
+    assert "cannot tell the format of the output" in result.stderr
+    result = mm(ws, str(trained["root"] / "in.csv"), str(out), "--model", "nope:v3", code=2)
+    assert "no model 'nope:v3'" in result.stderr
+    result = mm(ws, str(trained["root"] / "in.csv"), str(out), "--model", str(target), code=2)
+    assert "not an MLflow model directory" in result.stderr
+    result = mm(
+        ws, str(trained["root"] / "in.csv"), str(out), "--model", model_dir, "--id-col", "listing", code=2
+    )
+    assert "no id column 'listing'" in result.stderr
+    assert list(target.iterdir()) == []
+
+
+def test_default_model_is_the_registry_prod_alias(trained: dict[str, Any], tmp_path: Path) -> None:
+    from modelmill.registry.promotion import promote
+
+    ws = trained["ws"]
+    result = mm(ws, str(trained["root"] / "in.parquet"), str(tmp_path / "p.parquet"), code=2)
+    assert "promote a model first" in result.stderr
+    promote(ws, f"{MODEL}:latest", "nyc_rentals", note="batch test")
+    out = tmp_path / "pred.parquet"
+    result = mm(ws, str(trained["root"] / "in.parquet"), str(out), "--json")
+    assert json.loads(result.stdout)["model"] == "models:/nyc_rentals@prod"
+    assert pd.read_parquet(out)["prediction"].tolist() == pytest.approx(expected(trained, trained["frame"]))
