@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,26 +77,18 @@ def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
 
 
 def _registry_path(uri: str, ws: Workspace, tracking_uri: str | None) -> Path:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
+    from modelmill.registry.mlflow_registry import MlflowRegistry
     from modelmill.tracking.mlflow_tracker import quiet_mlflow
 
     quiet_mlflow()
-    registry = tracking_uri or ws.default_tracking_uri
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(registry)
-    mlflow.set_registry_uri(registry)
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except MlflowException as exc:
+    registry = MlflowRegistry.for_workspace(ws, tracking_uri)
+    try:  # a temporary copy for this job, like MLflow's own download
+        return registry.download(uri, Path(tempfile.mkdtemp(prefix="modelmill-score-model-")))
+    except UsageError as exc:
         raise ModelLoadError(
-            f"cannot resolve '{uri}' in the registry {registry} ({exc.message}); promote a model first "
+            f"cannot resolve '{uri}' ({exc}); promote a model first "
             "(modelmill promote random_forest_export:vN) or pass --model NAME:vN / a model directory"
         ) from None
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
 
 
 def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> LoadedModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,11 @@ def _load_model(ws: Any, model: str, tracking_uri: str | None) -> tuple[Any, str
 
     quiet_mlflow()
     if model.startswith("models:/"):
-        uri = tracking_uri or ws.default_tracking_uri
-        before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            return mlflow.sklearn.load_model(model), model
-        finally:
-            mlflow.set_tracking_uri(before[0])
-            mlflow.set_registry_uri(before[1])
+        from modelmill.registry.mlflow_registry import MlflowRegistry
+
+        registry = MlflowRegistry.for_workspace(ws, tracking_uri)
+        with tempfile.TemporaryDirectory(prefix="modelmill-test-") as tmp:
+            return mlflow.sklearn.load_model(str(registry.download(model, Path(tmp)))), model
     version = ws.store.resolve(model)
     return mlflow.sklearn.load_model(str(ws.store.path(version))), version.ref
 

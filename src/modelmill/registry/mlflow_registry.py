@@ -156,6 +156,34 @@ class MlflowRegistry:
         except MlflowException:
             return None
 
+    def download(self, uri: str, dest: Path) -> Path:
+        """The model directory behind ``models:/NAME@ALIAS`` or ``models:/NAME/N``, fetched into
+        ``dest`` through this registry's own client (MLflow's process-wide URIs stay untouched).
+        Raises :class:`UsageError` when the URI or the version does not exist."""
+        import mlflow.artifacts
+
+        match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))", uri)
+        if match is None:
+            raise UsageError(f"'{uri}': expected models:/NAME@ALIAS or models:/NAME/VERSION")
+        name, alias, number = match.groups()
+        found = self.get_alias(name, alias) if alias else self._get_or_none(name, number)
+        if found is None:
+            raise UsageError(
+                f"'{uri}' is not in the registry {self.tracking_uri}: no such model, alias or version"
+            )
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=found.source, dst_path=str(dest), tracking_uri=self.tracking_uri
+        )
+        return Path(local)
+
+    def _get_or_none(self, name: str, number: str) -> RegistryVersion | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.get_version(name, number)
+        except MlflowException:
+            return None
+
     # ------------------------------------------------------------------ writing
     def ensure_model(self, name: str, description: str = "") -> None:
         """Create the registered model unless it exists (safe against a concurrent creator)."""
