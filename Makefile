@@ -13,11 +13,11 @@ $(BIN)/activate:
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[onnx]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install --quiet -e '.[dev,optuna,ray]'
+	$(PY) -m pip install --quiet -e '.[dev,optuna,ray,onnx]'
 	@touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

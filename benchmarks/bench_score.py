@@ -3,12 +3,17 @@
     python benchmarks/bench_score.py                     # 10 million rows (slow)
     python benchmarks/bench_score.py --rows 1000000      # the figures in the README
     python benchmarks/bench_score.py --model DIR --json  # an existing MLflow model directory
+    python benchmarks/bench_score.py --rows 1000000 --engine ray        # also --engine ray's rows/s
+    python benchmarks/bench_score.py --rows 1000000 --input-format csv  # score a CSV copy
 
 The input is the demo generator's distribution tiled to ``--rows`` (fresh unique ids),
 written as Parquet in a temporary directory in bounded memory. Without ``--model`` a small
 real NYC model (demo data, ``--trees`` trees) is trained in a temporary workspace. Both
 contenders run as subprocesses reading the same file in ``--chunk-rows`` chunks; peak RSS
-is the child's ``ru_maxrss`` (``os.wait4``).
+is the child's ``ru_maxrss`` (``os.wait4``). ``--input-format csv`` gives ``modelmill score``
+a CSV copy of the input (the baseline still reads the Parquet file). ``--engine ray`` also
+runs ``modelmill score --engine ray`` (a local Ray started by the command, ``--ray-actors``
+actors; its time includes starting Ray; peak RSS is the driver's only).
 """
 
 from __future__ import annotations
@@ -54,6 +59,17 @@ def write_input(path: Path, rows: int) -> None:
             writer.write_table(part.set_column(part.schema.get_field_index("id"), "id", ids))
 
 
+def write_csv(parquet: Path, path: Path) -> None:
+    """A CSV copy of ``parquet``, batch by batch."""
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pacsv
+
+    source = pq.ParquetFile(parquet)
+    with pacsv.CSVWriter(path, source.schema_arrow) as writer:
+        for batch in source.iter_batches(batch_size=TILE_ROWS):
+            writer.write_batch(batch)
+
+
 def train(workspace: Path, trees: int) -> Path:
     os.environ["MODELMILL_HOME"] = str(workspace)
     from modelmill.api import open_workspace, run
@@ -86,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trees", type=int, default=20, help="Trees of the model trained without --model.")
     parser.add_argument("--model", help="An MLflow model directory (default: train a small one).")
     parser.add_argument("--dir", help="Where to create the temporary directory.")
+    parser.add_argument("--input-format", choices=["parquet", "csv"], default="parquet")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: also time modelmill score --engine ray.")  # fmt: skip
+    parser.add_argument("--ray-actors", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench_score_") as tmp:
@@ -93,20 +113,26 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         data = root / "input.parquet"
         write_input(data, args.rows)
+        scored_input = data
+        if args.input_format == "csv":
+            scored_input = root / "input.csv"
+            write_csv(data, scored_input)
         generate_s = time.perf_counter() - began
         model = Path(args.model) if args.model else train(root / "ws", args.trees)
         env = {**os.environ, "MODELMILL_HOME": str(root / "ws")}
         out = root / "scored.parquet"
         script = Path(sys.executable).parent / "modelmill"
-        cli_s, cli_rss = timed([str(script), "score", str(data), str(out), "--model", str(model),
-                                "--chunk-rows", str(args.chunk_rows), "--json"], env)  # fmt: skip
+        score_cmd = [str(script), "score", str(scored_input), str(out), "--model", str(model),
+                     "--chunk-rows", str(args.chunk_rows), "--json"]  # fmt: skip
+        cli_s, cli_rss = timed(score_cmd, env)
         base_s, base_rss = timed(
             [sys.executable, "-c", BASELINE, str(model), str(data), str(args.chunk_rows)], env
         )
         figures: dict[str, Any] = {
             "rows": args.rows,
             "chunk_rows": args.chunk_rows,
-            "input_mb": round(data.stat().st_size / 2**20, 1),
+            "input_format": args.input_format,
+            "input_mb": round(scored_input.stat().st_size / 2**20, 1),
             "generate_s": round(generate_s, 1),
             "score_s": round(cli_s, 2),
             "score_rows_per_s": round(args.rows / cli_s),
@@ -116,6 +142,12 @@ def main(argv: list[str] | None = None) -> None:
             "predict_peak_rss_mb": round(base_rss),
             "overhead_pct": round(100 * (cli_s / base_s - 1), 1),
         }
+        if args.engine == "ray":
+            out.unlink()
+            ray_s, ray_rss = timed([*score_cmd, "--engine", "ray", "--ray-actors", str(args.ray_actors)], env)
+            figures.update({"ray_actors": args.ray_actors, "ray_s": round(ray_s, 2),
+                            "ray_rows_per_s": round(args.rows / ray_s),
+                            "ray_driver_peak_rss_mb": round(ray_rss)})  # fmt: skip
     print_figures(figures, args.json)
 
 

@@ -1,8 +1,7 @@
 """``modelmill serve`` end to end: a real NYC pipeline, a real MLflow SQLite registry, the FastAPI app.
 
-The model is the real inference pipeline (EnsureColumns + ColumnTransformer + a 5-tree
-forest) fitted on 400 demo listings and saved with ``save_sklearn_model`` once per
-module; each registered version is a copy of it with a marker file (its own digest).
+The model (``model_dir`` in conftest.py) is the real inference pipeline fitted on 400 demo
+listings; each registered version is a copy of it with a marker file (its own digest).
 Most tests share one app serving ``models:/nyc_rentals@prod``; hot swap, refusal and
 readiness get their own workspace and app (poll interval 0.05 s).
 """
@@ -10,77 +9,28 @@ readiness get their own workspace and app (poll interval 0.05 s).
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from modelmill import Workspace
-from modelmill.core.types import ArtifactVersion
 from modelmill.registry.promotion import promote
 from modelmill.serve.app import create_app
 from modelmill.serve.settings import ServeSettings
+from tests.func.conftest import MODEL, NAME, listings, put_model, records, wait_for
 
 with warnings.catch_warnings():  # starlette: "Using `httpx` with `starlette.testclient` is deprecated"
     warnings.filterwarnings("ignore", message="Using `httpx`")
     from fastapi.testclient import TestClient
 
-MODEL = "random_forest_export"
-NAME = "nyc_rentals"
 FAST = 0.05  # poll interval in these tests
-
-
-def listings(rows: int, seed: int) -> pd.DataFrame:
-    from modelmill.datasets.nyc_demo import generate_listings
-
-    return generate_listings(rows, seed=seed).drop(columns=["price"])
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records"))  # NaN -> null, like a JSON client
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from modelmill.datasets.nyc_demo import generate_listings
-    from modelmill.features.pipeline import build_inference_pipeline
-    from modelmill.registry.export import save_sklearn_model
-
-    frame = generate_listings(400, seed=3)
-    target = frame.pop("price")
-    forest = {"n_estimators": 5, "max_depth": 6, "n_jobs": 1}
-    pipe = build_inference_pipeline({"max_tfidf_features": 5, "random_seed": 1, "random_forest": forest})
-    pipe.fit(frame, target)
-    return save_sklearn_model(pipe, tmp_path_factory.mktemp("serve-model") / MODEL, frame)
-
-
-def put_model(
-    ws: Workspace, model_dir: Path, tmp: Path, variant: str, corrupt: bool = False
-) -> ArtifactVersion:
-    copy = tmp / f"variant-{variant}" / MODEL
-    shutil.copytree(model_dir, copy)
-    (copy / "modelmill_variant.txt").write_text(variant)
-    if corrupt:
-        (copy / "model.skops").write_bytes(b"this is not a skops file")
-    return ws.store.put(copy, MODEL, "model_export")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def ready(client: TestClient) -> bool:

@@ -92,7 +92,7 @@ def test_log1p_wraps_the_family_and_predicts_in_dollars(hgb_log, listings) -> No
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     features, _ = listings
-    assert list(hgb_log.named_steps) == ["columns", "preprocessor", "hist_gradient_boosting"]
+    assert list(hgb_log.named_steps) == ["columns", "preprocessor", "float32", "hist_gradient_boosting"]
     final = hgb_log[-1]
     assert isinstance(final, TransformedTargetRegressor) and final.func is np.log1p
     assert isinstance(fitted_estimator(hgb_log), HistGradientBoostingRegressor)

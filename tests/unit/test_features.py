@@ -170,7 +170,7 @@ def test_preprocessor_output_names_and_dense_numbers(listings: pd.DataFrame) -> 
 def test_pipeline_fits_and_predicts_on_demo_listings(fitted, listings: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     predicted = fitted.predict(listings.drop(columns=[TARGET]))
     assert predicted.shape == (len(listings),) and np.isfinite(predicted).all()
-    assert list(fitted.named_steps) == ["columns", "preprocessor", "random_forest"]
+    assert list(fitted.named_steps) == ["columns", "preprocessor", "float32", "random_forest"]
     assert fitted.named_steps["random_forest"].random_state == 0
 
 

@@ -112,14 +112,17 @@ def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> 
     return LoadedModel(label=label, path=path, identity=identity, columns=columns)
 
 
-def load_estimator(model: LoadedModel) -> Any:
-    """Load the fitted pipeline once (skops, trusted types from ``MLmodel``)."""
-    from modelmill.registry.export import load_sklearn
-    from modelmill.tracking.mlflow_tracker import quiet_mlflow
+def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | None = None) -> Any:
+    """Load the model once: onnxruntime when its ONNX graph passed parity at export, else the
+    scikit-learn pipeline (``runtime``: ``auto``, ``onnx`` or ``sklearn``; see
+    ``modelmill.registry.predictor``). The result has ``predict(frame) -> array``, ``runtime``
+    and ``reason`` (why not ONNX)."""
+    from modelmill.registry.predictor import load_predictor
 
-    quiet_mlflow()
     try:
-        model.estimator = load_sklearn(model.path)
+        model.estimator = load_predictor(model.path, runtime, threads)
+    except UsageError:
+        raise
     except Exception as exc:  # any failure here means an unreadable model
         raise ModelLoadError(
             f"cannot load the model at {model.path} ({type(exc).__name__}: {exc}); "

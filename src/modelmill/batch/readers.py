@@ -4,6 +4,13 @@ Memory stays bounded by the chunk and pyarrow's block size, whatever the file si
 columns are read as text and converted by :mod:`modelmill.batch.validate`, so one bad value
 rejects one row instead of stopping the reader. Chunk ``k`` always holds rows
 ``[k * chunk_rows, (k + 1) * chunk_rows)``: a resumed job skips the rows already done.
+
+A CSV line with the wrong number of fields (a "malformed line") is not a row: pyarrow's
+``invalid_row_handler`` records it and parsing goes on. Each :class:`Chunk` carries the
+malformed lines met since the previous chunk (file order); lines met after the last row come
+in a final chunk with no rows. The CSV is parsed serially (``use_threads=False``) so the
+handler sees lines in file order, with their line numbers: a resumed job drops the first
+``skip_malformed`` of them (those already in the rejects), whatever chunk size either run used.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -23,6 +31,8 @@ from modelmill.core.errors import UsageError
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_BLOCK_BYTES = 4 << 20
+# Test hook: CSV block size in bytes (small blocks spread malformed lines over many chunks).
+CSV_BLOCK_ENV = "MODELMILL_SCORE_CSV_BLOCK_BYTES"
 
 
 def table_format(url: str, role: str) -> str:
@@ -93,15 +103,57 @@ def total_rows(source: Source) -> int | None:
         return int(pq.ParquetFile(handle).metadata.num_rows)
 
 
-def _csv_batches(source: Source, columns: list[str]) -> Iterator[pa.RecordBatch]:
+@dataclass(frozen=True)
+class MalformedLine:
+    """A CSV line pyarrow could not split into the header's number of fields."""
+
+    line: int | None  # physical line number in the file (1 = header), when pyarrow knows it
+    expected: int
+    actual: int
+    text: str | None
+
+    def reason(self, max_text: int = 500) -> str:
+        where = f"malformed CSV line {self.line}" if self.line is not None else "malformed CSV line"
+        reason = f"{where}: expected {self.expected} fields, got {self.actual}"
+        if self.text is not None:
+            text = self.text if len(self.text) <= max_text else self.text[:max_text] + "..."
+            reason += f": {text!r}"
+        return reason
+
+
+@dataclass
+class Chunk:
+    """Up to ``chunk_rows`` parsed rows and the malformed lines attributed to them."""
+
+    table: pa.Table
+    malformed: list[MalformedLine] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        """Input records this chunk accounts for: parsed rows plus malformed lines."""
+        return self.table.num_rows + len(self.malformed)
+
+
+def _csv_batches(
+    source: Source, columns: list[str], on_malformed: Callable[[MalformedLine], None]
+) -> Iterator[pa.RecordBatch]:
     from pyarrow import csv as pacsv
 
+    def handler(row: Any) -> str:
+        number = row.number if row.number is not None and row.number >= 0 else None
+        on_malformed(MalformedLine(number, int(row.expected_columns), int(row.actual_columns), row.text))
+        return "skip"
+
     delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
+    block = int(os.environ.get(CSV_BLOCK_ENV) or CSV_BLOCK_BYTES)
     with source.fs.open(source.path, "rb", compression="infer") as handle:
         reader = pacsv.open_csv(
             handle,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            # serial: the handler then runs in file order, knows line numbers, never parses ahead
+            read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in columns},
                 include_columns=columns,
@@ -119,18 +171,35 @@ def _parquet_batches(source: Source, columns: list[str], chunk_rows: int) -> Ite
 
 
 def iter_chunks(
-    source: Source, columns: list[str], chunk_rows: int, skip_rows: int = 0
-) -> Iterator[pa.Table]:
-    """Tables of ``chunk_rows`` rows (the last may be shorter), after skipping ``skip_rows``."""
+    source: Source, columns: list[str], chunk_rows: int, skip_rows: int = 0, skip_malformed: int = 0
+) -> Iterator[Chunk]:
+    """Chunks of ``chunk_rows`` rows (the last may be shorter), after skipping ``skip_rows`` rows.
+
+    Malformed CSV lines met while reading are attached to the next chunk yielded (after the
+    first ``skip_malformed`` of them, already handled by an interrupted run, are dropped);
+    those left at the end of the file come in a last chunk with no rows.
+    """
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
+    met: list[MalformedLine] = []
+    to_drop = skip_malformed
+
+    def take() -> list[MalformedLine]:
+        nonlocal to_drop
+        lines = met[to_drop:]
+        to_drop = max(0, to_drop - len(met))
+        met.clear()
+        return lines
+
     if source.format == "csv":
-        batches = _csv_batches(source, columns)
+        batches = _csv_batches(source, columns, met.append)
     else:
         batches = _parquet_batches(source, columns, chunk_rows)
     pending: list[pa.RecordBatch] = []
     held = 0
+    schema: pa.Schema | None = None
     for batch in batches:
+        schema = batch.schema
         if skip_rows:
             if batch.num_rows <= skip_rows:
                 skip_rows -= batch.num_rows
@@ -140,8 +209,13 @@ def iter_chunks(
         held += batch.num_rows
         while held >= chunk_rows:
             table = pa.Table.from_batches(pending)
-            yield table.slice(0, chunk_rows).combine_chunks()
+            yield Chunk(table.slice(0, chunk_rows).combine_chunks(), take())
             rest = table.slice(chunk_rows)
             pending, held = rest.to_batches(), rest.num_rows
     if held:
-        yield pa.Table.from_batches(pending).combine_chunks()
+        yield Chunk(pa.Table.from_batches(pending).combine_chunks(), take())
+    rest_lines = take()
+    if rest_lines:
+        if schema is None:
+            schema = pa.schema([(name, pa.string()) for name in columns])
+        yield Chunk(schema.empty_table(), rest_lines)

@@ -6,30 +6,40 @@
 
 The model is loaded once; each chunk is a pandas frame in signature column order and
 dtypes, so ``predict`` sees what it saw at training time.
+
+``engine="ray"`` (:mod:`modelmill.batch.ray_engine`) validates and predicts on Ray Data
+actors instead of in this process; reading, staging, resume and the files written are the
+same. Everything a user can get wrong (input, formats, id column, model, engine) is checked
+by :func:`prepare` before any Ray starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import numpy as np
 import pyarrow as pa
 
-from modelmill.batch.model import INTEGER_TYPES, LoadedModel, load_estimator, locate_model
-from modelmill.batch.readers import column_names, iter_chunks, open_source, total_rows
-from modelmill.batch.validate import check_chunk
-from modelmill.batch.writer import Staging
+from modelmill.batch.model import INTEGER_TYPES, ColumnSpec, LoadedModel, load_estimator, locate_model
+from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, open_source, total_rows
+from modelmill.batch.validate import check_chunk, malformed_rejects
+from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
+from modelmill.registry.predictor import RUNTIMES
 from modelmill.store.workspace import Workspace
 
 DEFAULT_MODEL = "models:/nyc_rentals@prod"
 DEFAULT_CHUNK_ROWS = 100_000
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -46,7 +56,9 @@ class ScoreSummary:
     chunks: int
     seconds: float
     rows_per_s: float
-    resumed_from_row: int
+    resumed_from_row: int  # input records (rows and malformed lines) an interrupted run had done
+    rows_malformed: int = 0  # malformed CSV lines (among rows_in and rows_rejected)
+    engine: str = "local"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +140,101 @@ def _id_type(model: LoadedModel, id_col: str) -> pa.DataType:
     return pa.float64() if spec.type in ("double", "float") else pa.string()
 
 
+def predict_chunk(
+    table: pa.Table, estimator: Any, columns: list[ColumnSpec], id_col: str, schema: pa.Schema, first_row: int
+) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """Validate and predict one table: predictions (``schema``), rejects and the valid rows' indexes."""
+    checked = check_chunk(table, columns, id_col, first_row)
+    if len(checked.frame):
+        predicted = np.asarray(estimator.predict(checked.frame), dtype="float64")
+    else:
+        predicted = np.empty(0, dtype="float64")
+    ids = pa.array(checked.ids.to_numpy(), type=schema.field(id_col).type, from_pandas=True)
+    bad = checked.rejects.column("row").to_numpy() - first_row
+    good = np.setdiff1d(np.arange(table.num_rows, dtype="int64"), bad, assume_unique=True)
+    return pa.table([ids, pa.array(predicted)], schema=schema), checked.rejects, good
+
+
+@dataclass
+class Job:
+    """A scoring job checked and ready to run: source, staging, model (not loaded yet) and schema."""
+
+    input_url: str
+    output_url: str
+    rejects_url: str
+    source: Source
+    staging: Staging
+    model: LoadedModel
+    id_col: str
+    read_cols: list[str]
+    schema: pa.Schema  # of OUTPUT: id + prediction
+    id_index: int | None  # the id column's place in a CSV header (ids of malformed lines)
+    delimiter: str
+    chunk_rows: int
+    workspace: Path  # root of the workspace the model was resolved in
+    runtime: str = "auto"  # auto | onnx | sklearn (modelmill.registry.predictor)
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return {"input": self.input_url, "input_fingerprint": self.source.fingerprint,
+                "model": self.model.identity, "id_col": self.id_col, "rejects": self.rejects_url}  # fmt: skip
+
+    def chunks(self, state: Progress) -> Any:
+        """The chunks still to do after ``state`` (a resumed job's progress)."""
+        return iter_chunks(self.source, self.read_cols, self.chunk_rows, skip_rows=state.rows_parsed,
+                           skip_malformed=state.malformed)  # fmt: skip
+
+    def malformed_rejects(self, chunk: Chunk) -> pa.Table:
+        return malformed_rejects(chunk.malformed, self.id_index, self.delimiter)
+
+
+def prepare(
+    input_url: str,
+    output_url: str,
+    *,
+    model: str,
+    chunk_rows: int,
+    id_col: str,
+    rejects_url: str | None,
+    workspace: Workspace,
+    tracking_uri: str | None,
+    runtime: str = "auto",
+) -> Job:
+    """Check everything a user can get wrong and resolve the model (without loading it)."""
+    if chunk_rows < 1:
+        raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown --runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
+    rejects_url = rejects_url or f"{output_url}.rejects.csv"
+    source = open_source(input_url)  # checks: input exists, known formats (input, output, rejects)
+    staging = Staging(output_url, rejects_url)
+    names = column_names(source)
+    if id_col not in names:
+        raise UsageError(f"input '{input_url}' has no id column '{id_col}' (columns: {', '.join(names)}); "
+                         "pass --id-col NAME")  # fmt: skip
+    loaded = locate_model(model, workspace, tracking_uri)
+    wanted = [c.name for c in loaded.columns if c.name in names]
+    read_cols = wanted + ([id_col] if id_col not in wanted else [])
+    schema = pa.schema([(id_col, _id_type(loaded, id_col)), ("prediction", pa.float64())])
+    delimiter = "\t" if input_url.lower().endswith(".tsv") else ","
+    return Job(input_url=input_url, output_url=output_url, rejects_url=rejects_url, source=source,
+               staging=staging, model=loaded, id_col=id_col, read_cols=read_cols, schema=schema,
+               id_index=names.index(id_col) if source.format == "csv" else None, delimiter=delimiter,
+               chunk_rows=chunk_rows, workspace=workspace.root, runtime=runtime)  # fmt: skip
+
+
+# (job, progress, stage(chunk, predictions, rejects)): runs the chunks still to do through the model
+Runner = Callable[[Job, Progress, Callable[[Chunk, pa.Table, pa.Table], None]], None]
+
+
+def _local_runner(job: Job, state: Progress, stage: Callable[[Chunk, pa.Table, pa.Table], None]) -> None:
+    estimator = load_estimator(job.model, job.runtime)
+    for chunk in job.chunks(state):
+        out, rejects, _ = predict_chunk(chunk.table, estimator, job.model.columns, job.id_col, job.schema,
+                                        state.rows_parsed)  # fmt: skip
+        stage(chunk, out, rejects)
+
+
 def score(
     input_url: str,
     output_url: str,
@@ -141,55 +248,67 @@ def score(
     tracking_uri: str | None = None,
     progress: Reporter | None = None,
     notes: TextIO | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int = 1,
+    runtime: str = "auto",
 ) -> ScoreSummary:
-    """Score ``input_url`` into ``output_url`` (id + prediction); bad rows go to the rejects file."""
+    """Score ``input_url`` into ``output_url`` (id + prediction); bad rows go to the rejects file.
+
+    ``engine="ray"`` predicts on ``ray_actors`` Ray Data actors: a local Ray started for the
+    job, or the cluster at ``ray_address`` (default ``$RAY_ADDRESS``), or a Ray already
+    initialised in this process (left running).
+    """
     notes = notes or sys.stderr
-    if chunk_rows < 1:
-        raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
-    rejects_url = rejects_url or f"{output_url}.rejects.csv"
-    source = open_source(input_url)  # checks: input exists, known formats (input, output, rejects)
-    staging = Staging(output_url, rejects_url)
-    names = column_names(source)
-    if id_col not in names:
-        raise UsageError(f"input '{input_url}' has no id column '{id_col}' (columns: {', '.join(names)}); "
-                         "pass --id-col NAME")  # fmt: skip
-    loaded = locate_model(model, workspace or Workspace(), tracking_uri)
-    estimator = load_estimator(loaded)
-    wanted = [c.name for c in loaded.columns if c.name in names]
-    read_cols = wanted + ([id_col] if id_col not in wanted else [])
-    id_type = _id_type(loaded, id_col)
-    schema = pa.schema([(id_col, id_type), ("prediction", pa.float64())])
-    job = {"input": input_url, "input_fingerprint": source.fingerprint, "model": loaded.identity,
-           "id_col": id_col, "rejects": rejects_url}  # fmt: skip
-    state, note = staging.start(job, resume)
+    if engine not in ENGINES:
+        raise UsageError(f"unknown --engine '{engine}': expected one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from modelmill.batch.ray_engine import check_ray
+
+        check_ray(ray_actors)
+    job = prepare(input_url, output_url, model=model, chunk_rows=chunk_rows, id_col=id_col,
+                  rejects_url=rejects_url, workspace=workspace or Workspace(),
+                  tracking_uri=tracking_uri, runtime=runtime)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        runner: Runner = _local_runner
+        if engine == "ray":  # connected before anything is written: a Ray that fails leaves no trace
+            from modelmill.batch.ray_engine import ray_runner
+
+            runner = stack.enter_context(ray_runner(ray_address, ray_actors))
+        return _run(job, runner, resume, progress, notes, engine)
+
+
+def _run(job: Job, runner: Runner, resume: bool, progress: Reporter | None, notes: TextIO, engine: str
+         ) -> ScoreSummary:  # fmt: skip
+    staging = job.staging
+    state, note = staging.start(job.fingerprint, resume)
     if note:
         notes.write(f"note: {note}\n")
     resumed_from = state.rows_in
     reporter = progress or PlainProgress(notes)
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
+
+    def stage(chunk: Chunk, out: pa.Table, rejects: pa.Table) -> None:
+        if chunk.malformed:
+            rejects = pa.concat_tables([rejects, job.malformed_rejects(chunk)])
+        staging.add_chunk(state, out, rejects, chunk.rows_in, len(chunk.malformed))
+        reporter.advance(state.rows_in, state.rows_rejected)
+        if throttle:
+            time.sleep(throttle)
+
     began = time.perf_counter()
-    reporter.start(total_rows(source), state.rows_in)
+    reporter.start(total_rows(job.source), state.rows_in)
     try:
-        for table in iter_chunks(source, read_cols, chunk_rows, skip_rows=state.rows_in):
-            checked = check_chunk(table, loaded.columns, id_col, state.rows_in)
-            if len(checked.frame):
-                predicted = np.asarray(estimator.predict(checked.frame), dtype="float64")
-            else:
-                predicted = np.empty(0, dtype="float64")
-            ids = pa.array(checked.ids.to_numpy(), type=id_type, from_pandas=True)
-            out = pa.table([ids, pa.array(predicted)], schema=schema)
-            staging.add_chunk(state, out, checked.rejects, table.num_rows)
-            reporter.advance(state.rows_in, state.rows_rejected)
-            if throttle:
-                time.sleep(throttle)
-        staging.finish(state, schema)
+        runner(job, state, stage)
+        staging.finish(state, job.schema)
     finally:
         reporter.stop()
     seconds = time.perf_counter() - began
     done_now = state.rows_in - resumed_from
     return ScoreSummary(
-        input=input_url, output=output_url, rejects=rejects_url, model=loaded.label,
+        input=job.input_url, output=job.output_url, rejects=job.rejects_url, model=job.model.label,
         rows_in=state.rows_in, rows_scored=state.rows_scored, rows_rejected=state.rows_rejected,
         chunks=state.chunks, seconds=round(seconds, 3),
         rows_per_s=round(done_now / seconds, 1) if seconds > 0 else 0.0, resumed_from_row=resumed_from,
+        rows_malformed=state.malformed, engine=engine,
     )  # fmt: skip

@@ -10,11 +10,16 @@ Per column type (see :mod:`modelmill.registry.export` for why):
 A row failing any check is rejected with every reason (``"minimum_nights: not a number
 ('abc')"``); the checks are whole-column pandas/numpy operations, no per-row Python loop
 except to build the reason text of rejected rows.
+
+A malformed CSV line (wrong number of fields, never parsed into a row) is rejected by
+:func:`malformed_rejects`: no ``row`` (it is not one of the parsed rows ``row`` counts), the
+id when the line has a field at the id column's place, the line number and text in ``reason``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelmill.batch.model import FLOAT_TYPES, INTEGER_TYPES, TEXT_TYPES, ColumnSpec
+from modelmill.batch.readers import MalformedLine
 
 REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
 
@@ -126,4 +132,26 @@ def check_chunk(table: pa.Table, columns: list[ColumnSpec], id_col: str, first_r
         return Checked(frame=frame, ids=ids, rejects=rejects)
     return Checked(
         frame=frame[good].reset_index(drop=True), ids=ids[good].reset_index(drop=True), rejects=rejects
+    )
+
+
+def _field(text: str | None, index: int | None, delimiter: str) -> str | None:
+    if text is None or index is None:
+        return None
+    try:
+        fields = next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+    return fields[index] if index < len(fields) else None
+
+
+def malformed_rejects(lines: Sequence[MalformedLine], id_index: int | None, delimiter: str = ",") -> pa.Table:
+    """Rejects (REJECT_SCHEMA) for malformed CSV lines; ``id_index``: the id column's place in the header."""
+    return pa.table(
+        {
+            "row": pa.nulls(len(lines), pa.int64()),
+            "id": pa.array([_field(line.text, id_index, delimiter) for line in lines], pa.string()),
+            "reason": pa.array([line.reason() for line in lines], pa.string()),
+        },
+        schema=REJECT_SCHEMA,
     )

@@ -41,11 +41,18 @@ class Progress:
     rows_in: int = 0
     rows_scored: int = 0
     rows_rejected: int = 0
+    malformed: int = 0  # malformed CSV lines among rows_in (and rows_rejected): not parsed rows
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_parsed(self) -> int:
+        """Parsed rows done: where a resumed reader starts (malformed lines are not rows)."""
+        return self.rows_in - self.malformed
 
     def to_dict(self) -> dict[str, Any]:
         return {"job": self.job, "chunks": self.chunks, "rows_in": self.rows_in,
-                "rows_scored": self.rows_scored, "rows_rejected": self.rows_rejected}  # fmt: skip
+                "rows_scored": self.rows_scored, "rows_rejected": self.rows_rejected,
+                "malformed": self.malformed}  # fmt: skip
 
 
 class Staging:
@@ -74,7 +81,7 @@ class Staging:
                 saved = json.loads(self.fs.cat_file(manifest))
                 self._check_same_job(saved["job"], job)
                 progress = Progress(job, saved["chunks"], saved["rows_in"], saved["rows_scored"],
-                                    saved["rows_rejected"])  # fmt: skip
+                                    saved["rows_rejected"], int(saved.get("malformed", 0)))  # fmt: skip
                 return progress, f"resuming after {progress.rows_in} rows ({progress.chunks} chunks)"
             note = (
                 f"discarding the progress of an interrupted job in {self.dir} (use --resume to continue it)"
@@ -112,14 +119,21 @@ class Staging:
             pq.write_table(table, handle, compression="zstd")
         self.fs.mv(tmp, path)
 
-    def add_chunk(self, progress: Progress, predictions: pa.Table, rejects: pa.Table, rows_in: int) -> None:
-        """Store one chunk's parts, then record it in the manifest."""
+    def add_chunk(
+        self, progress: Progress, predictions: pa.Table, rejects: pa.Table, rows_in: int, malformed: int = 0
+    ) -> None:
+        """Store one chunk's parts, then record it in the manifest.
+
+        ``rows_in`` counts the chunk's input records (parsed rows and ``malformed`` lines, the
+        latter also among ``rejects``).
+        """
         self._write_table(self._part("pred", progress.chunks), predictions)
         self._write_table(self._part("rej", progress.chunks), rejects)
         progress.chunks += 1
         progress.rows_in += rows_in
         progress.rows_scored += predictions.num_rows
         progress.rows_rejected += rejects.num_rows
+        progress.malformed += malformed
         self.save(progress)
 
     def _parts(self, kind: str, chunks: int) -> Iterator[pa.Table]:

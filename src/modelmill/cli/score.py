@@ -32,6 +32,19 @@ def score_command(
     tracking_uri: str = typer.Option(
         None, "--tracking-uri", help="Registry URI for models:/ references (default: the workspace's)."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) or ray (Ray Data actors; the ray extra)."
+    ),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="--engine ray: cluster to use (default: $RAY_ADDRESS, else a local Ray)."
+    ),
+    ray_actors: int = typer.Option(1, "--ray-actors", min=1, help="--engine ray: actors predicting at once."),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="auto: onnxruntime when the model carries an ONNX graph that passed parity, else "
+        "scikit-learn; onnx: refuse models without one; sklearn: never ONNX.",
+    ),
     workspace: Path = WorkspaceOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -49,6 +62,10 @@ def score_command(
         workspace=open_ws(workspace),
         tracking_uri=tracking_uri,
         progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
+        engine=engine,
+        runtime=runtime,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
     )
     if as_json:
         print_json(summary.to_dict())
@@ -59,4 +76,5 @@ def score_command(
         f"({summary.rows_per_s:,.0f} rows/s) -> {summary.output}"
     )
     if summary.rows_rejected:
-        typer.echo(f"rejected {summary.rows_rejected} rows -> {summary.rejects}")
+        malformed = f", {summary.rows_malformed} malformed CSV lines" if summary.rows_malformed else ""
+        typer.echo(f"rejected {summary.rows_rejected} rows{malformed} -> {summary.rejects}")

@@ -25,12 +25,25 @@ def serve_command(
     poll_interval: float = typer.Option(
         None, "--poll-interval", help="Seconds between checks of the model alias (default 2)."
     ),
+    runtime: str = typer.Option(
+        None,
+        "--runtime",
+        help="auto (default): onnxruntime when the model carries an ONNX graph that passed parity, "
+        "else scikit-learn; onnx: refuse models without one; sklearn: never ONNX.",
+    ),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow registry to pull models:/ URIs from (default: $MLFLOW_TRACKING_URI, else the "
+        "workspace's SQLite store), e.g. sqlite:////registry/mlflow.db or http://mlflow:5000.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
 ) -> None:
     """Serve predictions over HTTP: /predict, /invocations (MLflow), /health, /ready, /metadata, /metrics.
 
-    Set MODELMILL_API_KEY to require the X-API-Key header on every endpoint but /health.
+    Set MODELMILL_API_KEY to require the X-API-Key header on every endpoint but /health, and
+    MLFLOW_TRACKING_URI (or --tracking-uri) to pull the model from another registry.
     """
     import os
 
@@ -42,7 +55,8 @@ def serve_command(
 
     try:
         settings = ServeSettings.from_env(
-            model=model, workspace=workspace, max_batch=max_batch, poll_interval=poll_interval
+            model=model, workspace=workspace, max_batch=max_batch, poll_interval=poll_interval,
+            runtime=runtime, tracking_uri=tracking_uri,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None

@@ -16,7 +16,7 @@ import numpy as np
 
 from modelmill.core.errors import ConfigError
 from modelmill.features.estimators import DEFAULT, build_estimator, fitted_estimator, with_target_transform
-from modelmill.features.transformers import DaysSinceReview, EnsureColumns, TextColumn
+from modelmill.features.transformers import AsFloat32, DaysSinceReview, EnsureColumns, TextColumn
 
 TARGET = "price"
 ORDINAL_CATEGORICAL = ("room_type",)
@@ -68,10 +68,11 @@ def build_preprocessor(max_tfidf_features: int) -> Any:
 
 
 def build_inference_pipeline(params: Mapping[str, Any]) -> Any:
-    """``Pipeline([columns, preprocessor, FAMILY])`` from the train step's params.
+    """``Pipeline([columns, preprocessor, float32, FAMILY])`` from the train step's params.
 
     ``columns`` (:class:`EnsureColumns`) lets a request omit any column (it becomes
-    missing values), ``preprocessor`` is :func:`build_preprocessor`, and the last step,
+    missing values), ``preprocessor`` is :func:`build_preprocessor`, ``float32``
+    (:class:`AsFloat32`) gives every family the feature precision of its ONNX graph, and the last step,
     named after the family, is :func:`~modelmill.features.estimators.build_estimator`
     (wrapped in a ``TransformedTargetRegressor`` when ``target_transform`` is not ``none``).
 
@@ -89,6 +90,7 @@ def build_inference_pipeline(params: Mapping[str, Any]) -> Any:
         [
             ("columns", EnsureColumns()),
             ("preprocessor", build_preprocessor(int(params["max_tfidf_features"]))),
+            ("float32", AsFloat32()),
             (name, with_target_transform(model, str(params.get("target_transform", "none")))),
         ]
     )

@@ -28,6 +28,7 @@ from typing import Any
 # here: tests/unit/test_estimators.py saves and reloads every family). The log1p target
 # transform needs nothing: skops trusts numpy's log1p/expm1 ufuncs already.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "modelmill.features.transformers.AsFloat32",
     "modelmill.features.transformers.DaysSinceReview",
     "modelmill.features.transformers.EnsureColumns",
     "modelmill.features.transformers.TextColumn",
@@ -82,12 +83,16 @@ def save_sklearn_model(
     *,
     extra_files: Mapping[str, Path] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    parity_rows: Any = None,
 ) -> Path:
     """Write ``model`` as an MLflow model directory at ``path`` (which must not exist).
 
     ``example`` is a frame of raw input rows: the signature is inferred from it and its
     first rows become the input example. ``extra_files`` (name -> file) are copied into
-    ``path/extras``. Raises ``ValueError`` naming any type skops would not trust.
+    ``path/extras``. With ``parity_rows`` (held-out raw rows), the ONNX fast path is written
+    too when its predictions match on them (``path/onnx``, see
+    :mod:`modelmill.registry.onnx_export`). Raises ``ValueError`` naming any type skops
+    would not trust.
     """
     import mlflow.sklearn
 
@@ -106,6 +111,10 @@ def save_sklearn_model(
                 "safe (our own transformers, importable from a module), add them to "
                 "modelmill.registry.export.TRUSTED_TYPES"
             ) from None
+    if parity_rows is not None:
+        from modelmill.registry.onnx_export import export_onnx
+
+        export_onnx(model, parity_rows, path)
     if extra_files:
         extras = path / EXTRAS_DIR
         extras.mkdir(exist_ok=True)

@@ -22,7 +22,10 @@ from pathlib import Path
 from modelmill.core.errors import PipelineDefinitionError
 from modelmill.core.hashing import sha256_text
 
-KEY_LIBRARIES = ("modelmill", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow")
+KEY_LIBRARIES = (
+    "modelmill", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops", "mlflow",
+    "skl2onnx", "onnx", "onnxruntime",  # the onnx extra: installing it adds the ONNX fast path
+)  # fmt: skip
 
 
 FRAMEWORK = tuple(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -51,7 +52,10 @@ async def _poll(app: FastAPI, source: ModelSource, settings: ServeSettings) -> N
     metrics: ServiceMetrics = app.state.metrics
     while True:
         try:
-            await asyncio.to_thread(holder.refresh, source, metrics.model_event)
+            outcome = await asyncio.to_thread(holder.refresh, source, metrics.model_event)
+            if outcome == "swapped":
+                gc.collect()
+                gc.freeze()  # the model's objects leave the collector's scans: fewer latency spikes
         except Exception:  # never let the poller die
             log.exception("model refresh failed")
         if holder.current is not None and not source.moves:
@@ -134,7 +138,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return JSONResponse({"detail": _errors(exc)}, 422)
         if not rows:
             return JSONResponse({"detail": "the list of listings is empty"}, 422)
-        values = await run_in_threadpool(model.predict, rows)
+        values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
         metrics.observe_predictions("/predict", values)
         t = model.target
         return JSONResponse({"predictions": values, "model": {"name": t.name, "version": t.version}})
@@ -155,28 +159,21 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return _bad_request(
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
             )
-        values = await run_in_threadpool(model.predict, rows)
+        values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
         metrics.observe_predictions("/invocations", values)
         return JSONResponse({"predictions": values})
 
     def openapi() -> dict[str, Any]:  # regenerated each time: the schema follows the served model
+        from modelmill.serve.schema import document_openapi
+
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         model = app.state.holder.current
-        if model is None:
-            return schema
-        listing = model.request_model.model_json_schema(
-            by_alias=True, ref_template="#/components/schemas/{model}"
-        )
-        schema.setdefault("components", {}).setdefault("schemas", {})["Listing"] = listing
-        ref = {"$ref": "#/components/schemas/Listing"}
-        body = {
-            "anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": settings.max_batch}]
-        }
-        schema["paths"]["/predict"]["post"]["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
-        return schema
+        listing = None
+        if model is not None:
+            listing = model.request_model.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+        return document_openapi(schema, listing, settings.max_batch, settings.api_key is not None)
 
     app.openapi = openapi  # type: ignore[method-assign]
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -210,14 +207,19 @@ def _mlflow_records(raw: bytes) -> list[dict[str, Any]]:
     if not isinstance(payload, dict):
         raise ValueError("expected a JSON object with 'dataframe_split' or 'dataframe_records'")
     keys = set(payload) - {"params"}
+    if not isinstance(payload.get("params", {}), dict):
+        raise ValueError("'params' must be a JSON object")
     if keys == {"dataframe_split"} and isinstance(payload["dataframe_split"], dict):
-        return records_from_split(payload["dataframe_split"])
-    if keys == {"dataframe_records"} and isinstance(payload["dataframe_records"], list):
+        records = records_from_split(payload["dataframe_split"])
+    elif keys == {"dataframe_records"} and isinstance(payload["dataframe_records"], list):
         records = payload["dataframe_records"]
         if not all(isinstance(r, dict) for r in records):
             raise ValueError("dataframe_records must be a list of objects")
-        return records
-    raise ValueError(
-        "the payload must have exactly one of 'dataframe_split' or 'dataframe_records' "
-        f"(got {sorted(keys)}); tensor inputs ('instances', 'inputs') are not supported"
-    )
+    else:
+        raise ValueError(
+            "the payload must have exactly one of 'dataframe_split' or 'dataframe_records' "
+            f"(got {sorted(keys)}); tensor inputs ('instances', 'inputs') are not supported"
+        )
+    if not records:
+        raise ValueError("the payload has no rows")
+    return records

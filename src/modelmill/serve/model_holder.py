@@ -53,15 +53,21 @@ class Target:
 
 @dataclass
 class LoadedModel:
-    """A fitted pipeline with its request schema, ready to predict."""
+    """A model version with its request schema, ready to predict.
+
+    ``predictor`` is onnxruntime when the export's ONNX graph passed parity (see
+    ``modelmill.registry.predictor``), else the scikit-learn pipeline; ``fallback`` is the
+    scikit-learn pipeline kept next to an ONNX predictor, which answers if ONNX ever fails."""
 
     target: Target
-    pipeline: Any
+    predictor: Any
     columns: list[Column]
     request_model: Any
     signature: dict[str, Any]
     loaded_at: float
     load_seconds: float
+    fallback: Any = None
+    onnx_failures: int = 0
 
     @cached_property
     def list_adapter(self) -> Any:
@@ -70,9 +76,25 @@ class LoadedModel:
 
         return TypeAdapter(list[self.request_model])  # type: ignore[name-defined]
 
+    @property
+    def fast(self) -> bool:
+        """Whether predictions are cheap enough to run on the event loop (ONNX)."""
+        return self.predictor.runtime == "onnx"
+
     def predict(self, rows: list[Any]) -> list[float]:
-        frame = to_frame(rows, self.columns)
-        return [float(v) for v in np.asarray(self.pipeline.predict(frame)).ravel()]
+        if self.fast:
+            records = [_record(r) for r in rows]
+            try:
+                return self.predictor.predict_records(records).tolist()
+            except Exception as exc:  # onnxruntime failed on valid input: scikit-learn answers
+                self.onnx_failures += 1
+                log.warning(
+                    "ONNX prediction failed (%s: %s); answered with scikit-learn", type(exc).__name__, exc
+                )
+                if self.fallback is None:
+                    raise
+                return self.fallback.predict(to_frame(rows, self.columns)).tolist()
+        return self.predictor.predict(to_frame(rows, self.columns)).tolist()
 
     def describe(self) -> dict[str, Any]:
         t = self.target
@@ -86,6 +108,10 @@ class LoadedModel:
             "source": t.source,
             "loaded_at": self.loaded_at,
             "load_seconds": round(self.load_seconds, 3),
+            "runtime": self.predictor.runtime,
+            "runtime_reason": self.predictor.reason,
+            "onnx_parity": getattr(self.predictor, "parity", None),
+            "onnx_failures": self.onnx_failures,
             "signature": self.signature,
         }
 
@@ -100,6 +126,7 @@ class ModelSource:
         self.uri = settings.model
         self.ws = open_workspace(settings.workspace)
         self._tracking_uri = settings.tracking_uri
+        self.runtime = settings.runtime
         self._registry: Any = None
 
     @property
@@ -139,39 +166,58 @@ class ModelSource:
         """Fetch, load and smoke-test ``target`` (raises on any failure)."""
         from mlflow.models import Model
 
-        from modelmill.registry.export import load_sklearn
+        from modelmill.registry.predictor import load_predictor, load_sklearn_predictor
 
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
             if self.spec["kind"] == "registry":
-                path = self._download(target, Path(tmp))
+                # the exact version current() saw, even if the alias moves meanwhile
+                path = self.registry.download(f"models:/{target.name}/{target.version}", Path(tmp))
             else:
                 path = self.ws.store.path(str(target.source))  # verified, read-only
             meta = Model.load(str(path))
-            pipeline = single_threaded(load_sklearn(path))
+            sklearn = load_sklearn_predictor(path)
+            single_threaded(sklearn.pipeline)
+            predictor = (
+                sklearn if self.runtime == "sklearn" else load_predictor(path, self.runtime, threads=1)
+            )
+            if predictor.runtime == "sklearn" and self.runtime == "auto":
+                sklearn.reason = predictor.reason
+                predictor = sklearn
             example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
         columns = columns_from_signature(meta.signature)
         request_model = build_request_model(columns)
         model = LoadedModel(
-            target, pipeline, columns, request_model, meta.signature.to_dict(), time.time(), 0.0
-        )
+            target, predictor, columns, request_model, meta.signature.to_dict(), time.time(), 0.0,
+            fallback=sklearn if predictor is not sklearn else None,
+        )  # fmt: skip
         rows = [request_model.model_validate(r) for r in example_records(example, columns)]
-        predictions = model.predict(rows)
-        if len(predictions) != len(rows) or not all(np.isfinite(predictions)):
-            raise ValueError(f"smoke prediction returned {predictions!r} for {len(rows)} example rows")
+        smoke_test(model, rows)
         if target.training_run_id is None and getattr(meta, "run_id", None):
             model.target = Target(**{**target.__dict__, "training_run_id": meta.run_id})
         model.load_seconds = time.perf_counter() - started
         return model
 
-    def _download(self, target: Target, dest: Path) -> Path:
-        import mlflow.artifacts
 
-        source = str(target.source)
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=str(dest), tracking_uri=self.registry.tracking_uri
-        )
-        return Path(local)
+def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
+    """Predict the input example; with ONNX, also check it agrees with scikit-learn on it."""
+    from modelmill.registry.onnx_export import TOLERANCE, relative_difference
+
+    predictions = model.predict(rows)
+    if len(predictions) != len(rows) or not all(np.isfinite(predictions)):
+        raise ValueError(f"smoke prediction returned {predictions!r} for {len(rows)} example rows")
+    if model.fallback is not None:
+        reference = model.fallback.predict(to_frame(rows, model.columns))
+        worst = float(relative_difference(np.asarray(predictions), reference).max())
+        if worst > TOLERANCE:
+            raise ValueError(
+                f"ONNX and scikit-learn disagree on the input example by {worst:.3g} relative "
+                f"(tolerance {TOLERANCE:g}); serve it with --runtime sklearn"
+            )
+
+
+def _record(row: Any) -> dict[str, Any]:
+    return row.model_dump(by_alias=True, exclude_unset=True) if hasattr(row, "model_dump") else dict(row)
 
 
 @dataclass

@@ -3,22 +3,26 @@
 The pydantic model is generated with ``create_model`` (``extra="forbid"``, strict types)
 so ``/openapi.json`` lists the real columns and a wrong type or an unknown field is a
 422 naming it. Types: ``string`` -> str, ``double``/``float`` -> float (JSON integers
-accepted), ``long``/``integer`` -> int, ``boolean`` -> bool. ``string``, ``double`` and
-``float`` columns are nullable (``null`` means missing, as in the training data);
-integer and boolean columns are not (an absent optional column is still allowed: the
-pipeline's ``EnsureColumns`` fills it). Validating here replaces MLflow's pyfunc schema
-enforcement, which costs more than the prediction itself.
+accepted), ``long``/``integer`` -> int (``3.0`` accepted: JSON Schema calls it an integer),
+``boolean`` -> bool. ``string``, ``double`` and ``float`` columns are nullable (``null``
+means missing, as in the training data); integer and boolean columns are not (an absent
+optional column is still allowed: the pipeline's ``EnsureColumns`` fills it). Numbers
+must fit the dtype the model computes in: ``long``/``integer`` within int64/int32,
+``double``/``float`` finite and within the float32 range (scikit-learn trees and
+onnxruntime cast to float32; a larger value used to be a 500). Validating here replaces
+MLflow's pyfunc schema enforcement, which costs more than the prediction itself.
+:func:`document_openapi` declares every request body and response of the service.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 _PY_TYPES: dict[str, type] = {
     "string": str,
@@ -37,6 +41,13 @@ _DTYPES = {
     "boolean": "bool",
 }
 NULLABLE = frozenset({"string", "double", "float"})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "double": (-_FLOAT32_MAX, _FLOAT32_MAX),  # tree models and onnxruntime compute in float32
+    "float": (-_FLOAT32_MAX, _FLOAT32_MAX),
+    "long": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,11 @@ def build_request_model(columns: Sequence[Column], name: str = "Listing") -> typ
     fields: dict[str, Any] = {}
     for i, col in enumerate(columns):
         annotation: Any = _PY_TYPES[col.type]
+        if col.type in _BOUNDS:  # what the model's dtype holds: out of range is a 422, not a 500
+            low, high = _BOUNDS[col.type]
+            annotation = Annotated[annotation, Field(ge=low, le=high, allow_inf_nan=False)]
+        if col.type in ("long", "integer"):
+            annotation = Annotated[annotation, BeforeValidator(_integral_float_to_int)]
         if col.nullable:
             annotation = annotation | None
         default: Any = ... if col.required else None
@@ -83,6 +99,14 @@ def build_request_model(columns: Sequence[Column], name: str = "Listing") -> typ
         fields[f"f{i}"] = (annotation, Field(default, alias=col.name, description=description))
     config = ConfigDict(extra="forbid", strict=True, populate_by_name=False, title=name)
     return create_model(name, __config__=config, **fields)
+
+
+def _integral_float_to_int(value: Any) -> Any:
+    """``3.0`` is an integer in JSON Schema (and in ``/openapi.json``): accept it as ``3``;
+    ``2.5``, strings and booleans still fail the strict ``int``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def to_frame(
@@ -140,3 +164,104 @@ def example_records(example: Any, columns: Iterable[Column]) -> list[dict[str, A
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+# --------------------------------------------------------------------------- OpenAPI
+# The handlers answer with JSONResponse (their bodies are built by hand), so FastAPI cannot
+# infer the responses: they are declared here, and schemathesis checks the app against them
+# (tests/func/test_serve_schemathesis.py).
+def _obj(properties: dict[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+_STR = {"type": "string"}
+_NULLABLE_STR = {"anyOf": [_STR, {"type": "null"}]}
+_MODEL = _obj({"name": _STR, "version": _STR}, ["name", "version"])
+_PREDICTIONS = {"type": "array", "items": {"type": "number"}}
+_ERROR_ITEM = _obj(
+    {"loc": {"type": "array", "items": {"anyOf": [_STR, {"type": "integer"}]}}, "msg": _STR, "type": _STR},
+    ["loc", "msg", "type"],
+)
+_DETAIL = _obj({"detail": _STR}, ["detail"])
+_NOT_READY = _obj({"detail": _STR, "error": _NULLABLE_STR}, ["detail"])
+_MLFLOW_ERROR = _obj({"error_code": _STR, "message": _STR}, ["error_code", "message"])
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def document_openapi(
+    schema: dict[str, Any], listing: dict[str, Any] | None, max_batch: int, api_key: bool
+) -> dict[str, Any]:
+    """Complete FastAPI's ``schema`` with the request bodies and every response the service
+    sends. ``listing`` is the served model's request schema (``None`` before a model is
+    loaded: the bodies are then left undescribed)."""
+    paths = schema["paths"]
+    not_ready = _json("no model loaded yet", _NOT_READY)
+    too_big = _json("body larger than max_body_bytes, or more listings than max_batch", _DETAIL)
+    paths["/ready"]["get"]["responses"] = {
+        "200": _json("a model is loaded", _obj({"status": _STR, "model": _MODEL}, ["status", "model"])),
+        "503": not_ready,
+    }
+    paths["/metrics"]["get"]["responses"] = {
+        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": _STR}}}
+    }
+    paths["/predict"]["post"]["responses"] = {
+        "200": _json(
+            "one price per listing",
+            _obj({"predictions": _PREDICTIONS, "model": _MODEL}, ["predictions", "model"]),
+        ),
+        "413": too_big,
+        "422": _json(
+            "invalid listing (each error names its field) or an empty list",
+            _obj({"detail": {"anyOf": [{"type": "array", "items": _ERROR_ITEM}, _STR]}}, ["detail"]),
+        ),
+        "503": not_ready,
+    }
+    paths["/invocations"]["post"]["responses"] = {
+        "200": _json("one prediction per row", _obj({"predictions": _PREDICTIONS}, ["predictions"])),
+        "400": _json("not an MLflow dataframe payload, or invalid rows", _MLFLOW_ERROR),
+        "413": too_big,
+        "503": not_ready,
+    }
+    if listing is not None:
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Listing"] = listing
+        ref = {"$ref": "#/components/schemas/Listing"}
+        listings = {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}
+        paths["/predict"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"anyOf": [ref, listings]}}},
+        }
+        params = {"type": "object"}
+        split = _obj(
+            {
+                "columns": {"type": "array", "items": _STR},
+                "data": {"type": "array", "items": {"type": "array"}, "maxItems": max_batch},
+            },
+            ["columns", "data"],
+        )
+        payload = {
+            "oneOf": [
+                {**_obj({"dataframe_split": split, "params": params}, ["dataframe_split"]),
+                 "additionalProperties": False},
+                {**_obj({"dataframe_records": listings, "params": params}, ["dataframe_records"]),
+                 "additionalProperties": False},
+            ]
+        }  # fmt: skip
+        paths["/invocations"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": payload}},
+        }
+    if api_key:
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        }
+        for path, operations in paths.items():
+            if path == "/health":
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"APIKey": []}]
+                operation["responses"]["401"] = _json("missing or invalid X-API-Key header", _DETAIL)
+    return schema

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_MODEL = "models:/nyc_rentals@prod"
 API_KEY_ENV = "MODELMILL_API_KEY"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable: how a container is pointed at a registry
 _REGISTRY_URI = re.compile(
     r"models:/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))"
 )
@@ -31,11 +32,16 @@ class ServeSettings(BaseModel):
 
     model: str = Field(DEFAULT_MODEL, description="models:/NAME@ALIAS, models:/NAME/N or an artifact ref")
     workspace: Path | None = Field(None, description="workspace directory (default: $MODELMILL_HOME)")
-    tracking_uri: str | None = Field(None, description="registry URI (default: the workspace's SQLite store)")
+    tracking_uri: str | None = Field(
+        None, description="registry URI (default: $MLFLOW_TRACKING_URI, else the workspace's SQLite store)"
+    )
     max_batch: int = Field(256, ge=1, description="most listings in one /predict or /invocations request")
     max_body_bytes: int = Field(1_000_000, ge=1, description="larger request bodies get 413")
     api_key: SecretStr | None = Field(None, description="when set, X-API-Key is required (not on /health)")
     poll_interval: float = Field(2.0, gt=0, description="seconds between checks of the model alias")
+    runtime: Literal["auto", "onnx", "sklearn"] = Field(
+        "auto", description="auto: ONNX when the model has a graph that passed parity, else scikit-learn"
+    )
 
     @field_validator("model")
     @classmethod
@@ -45,11 +51,14 @@ class ServeSettings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeSettings:
-        """Settings with ``api_key`` from ``$MODELMILL_API_KEY`` (unless given); ``None`` overrides
-        are ignored so CLI options left unset keep the defaults."""
+        """Settings with ``api_key`` from ``$MODELMILL_API_KEY`` and ``tracking_uri`` from
+        ``$MLFLOW_TRACKING_URI`` (unless given: an explicit value wins); ``None`` overrides are
+        ignored so CLI options left unset keep the defaults."""
         values = {k: v for k, v in overrides.items() if v is not None}
         if "api_key" not in values and os.environ.get(API_KEY_ENV):
             values["api_key"] = os.environ[API_KEY_ENV]
+        if "tracking_uri" not in values and os.environ.get(TRACKING_URI_ENV):
+            values["tracking_uri"] = os.environ[TRACKING_URI_ENV]
         return cls(**values)
 
 

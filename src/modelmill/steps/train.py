@@ -7,7 +7,8 @@ across families; the family is in its metadata. It is an MLflow model directory
 serialized with skops (no pickle) whose signature accepts missing values in every column;
 see ``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
 ``extras/feature_importance.png`` (impurity or permutation importance, see
-``modelmill.features.importance``).
+``modelmill.features.importance``), and the ONNX fast path ``onnx/model.onnx`` when its
+predictions match scikit-learn's on the validation rows (``modelmill.registry.onnx_export``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def plot_importances(
 def run(ctx: StepContext) -> None:
     """Write ``random_forest_export`` (an MLflow model directory), whatever the family."""
     from modelmill.registry.export import save_sklearn_model
+    from modelmill.registry.onnx_export import read_report
 
     params = dict(ctx.params)
     family = str(params.get("estimator", DEFAULT))
@@ -133,7 +135,13 @@ def run(ctx: StepContext) -> None:
             fitted.x_train,
             extra_files={PLOT: plot, METRICS: report},
             metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"], **described},
+            parity_rows=fitted.x_val,
         )
+    onnx = read_report(ctx.output(MODEL)) or {}
+    if onnx.get("status") == "ok":
+        ctx.log_metrics({"onnx_max_relative_difference": onnx["parity"]["max_relative_difference"]})
+    else:
+        ctx.log.warning("no ONNX fast path for this model (served by scikit-learn): %s", onnx.get("reason"))
     ctx.set_metadata(
         MODEL,
         **described,
@@ -146,4 +154,5 @@ def run(ctx: StepContext) -> None:
         feature_importance={k: round(v, 6) for k, v in importances.items()},
         flavor="mlflow.sklearn",
         serialization="skops",
+        onnx=onnx.get("status"),
     )

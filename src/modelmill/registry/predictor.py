@@ -1,0 +1,110 @@
+"""Load an exported model for inference: onnxruntime when its graph passed parity, else scikit-learn.
+
+``runtime="auto"`` (the default everywhere) uses ``onnx/model.onnx`` when the export wrote
+one and onnxruntime is installed, and says why not otherwise (:attr:`Predictor.reason`);
+``"onnx"`` insists (a :class:`UsageError` naming the reason); ``"sklearn"`` never uses ONNX.
+
+Both predictors take the same inputs: a DataFrame of raw listing columns (batch scoring)
+(``predict``); the ONNX predictor also takes JSON-like records (``predict_records``: online
+serving skips pandas entirely, ~2 ms per request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelmill.core.errors import UsageError
+from modelmill.registry.onnx_export import MODEL_FILE, ONNX_DIR, read_report, session
+
+RUNTIMES = ("auto", "onnx", "sklearn")
+
+
+@dataclass
+class SklearnPredictor:
+    """The fitted scikit-learn pipeline (skops, trusted types from ``MLmodel``)."""
+
+    pipeline: Any
+    reason: str | None = None  # why not ONNX (None when sklearn was asked for)
+    runtime: str = field(default="sklearn", init=False)
+
+    def predict(self, frame: Any) -> np.ndarray:
+        return np.asarray(self.pipeline.predict(frame), dtype=np.float64).ravel()
+
+
+@dataclass
+class OnnxPredictor:
+    """An onnxruntime session over ``onnx/model.onnx`` and the inputs it expects."""
+
+    session: Any
+    inputs: list[Any]
+    parity: dict[str, Any]
+    reason: str | None = None
+    runtime: str = field(default="onnx", init=False)
+
+    def predict(self, frame: Any) -> np.ndarray:
+        from modelmill.features.onnx import feeds
+
+        return np.asarray(self.session.run(None, feeds(frame, self.inputs))[0], dtype=np.float64).ravel()
+
+    def predict_records(self, records: list[Mapping[str, Any]]) -> np.ndarray:
+        """Predict JSON-like rows (absent keys are missing values) without building a frame."""
+        from modelmill.features.onnx import feeds_from_records
+
+        out = self.session.run(None, feeds_from_records(list(records), self.inputs))[0]
+        return np.asarray(out, dtype=np.float64).ravel()
+
+
+Predictor = SklearnPredictor | OnnxPredictor
+
+
+def onnx_unavailable(model_dir: Path) -> str | None:
+    """Why ``model_dir`` cannot be served with ONNX, or ``None`` when it can."""
+    report = read_report(model_dir)
+    if report is None:
+        return "the model was exported without an ONNX graph (re-train to get one)"
+    if report.get("status") != "ok":
+        return f"ONNX export {report.get('status')}: {report.get('reason')}"
+    if not (model_dir / ONNX_DIR / MODEL_FILE).is_file():
+        return f"{ONNX_DIR}/{MODEL_FILE} is missing from the model directory"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install 'modelmill[onnx]')"
+    return None
+
+
+def load_onnx(model_dir: Path, threads: int | None = None) -> OnnxPredictor:
+    """The ONNX predictor of ``model_dir`` (call :func:`onnx_unavailable` first)."""
+    from modelmill.features.onnx import OnnxInput
+
+    report = read_report(model_dir) or {}
+    inputs = [OnnxInput.from_dict(item) for item in report["inputs"]]
+    return OnnxPredictor(session(model_dir / ONNX_DIR / MODEL_FILE, threads), inputs, report["parity"])
+
+
+def load_sklearn_predictor(model_dir: Path, reason: str | None = None) -> SklearnPredictor:
+    from modelmill.registry.export import load_sklearn
+    from modelmill.tracking.mlflow_tracker import quiet_mlflow
+
+    quiet_mlflow()
+    return SklearnPredictor(load_sklearn(model_dir), reason)
+
+
+def load_predictor(model_dir: str | Path, runtime: str = "auto", threads: int | None = None) -> Predictor:
+    """The predictor for ``model_dir`` according to ``runtime`` (see the module docstring)."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    model_dir = Path(model_dir)
+    if runtime == "sklearn":
+        return load_sklearn_predictor(model_dir)
+    reason = onnx_unavailable(model_dir)
+    if reason is None:
+        return load_onnx(model_dir, threads)
+    if runtime == "onnx":
+        raise UsageError(f"cannot use the ONNX runtime for {model_dir}: {reason}; use --runtime sklearn")
+    return load_sklearn_predictor(model_dir, reason)
