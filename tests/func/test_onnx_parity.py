@@ -1,6 +1,6 @@
 """ONNX parity on the test split: the shipped model configurations, trained by the real pipeline.
 
-Uses the real NYC sample when ``../shared/data`` has it (else 5,000 demo listings). The
+Runs on 5,000 demo listings and on the real NYC sample when ``../shared/data`` has it. The
 train step exports ``onnx/model.onnx`` only when its own parity check on the validation rows
 passes; here the exported graph is checked again, independently, on the *test* split that
 evaluate scores: every prediction within 1e-4 relative of scikit-learn's.
@@ -24,7 +24,9 @@ from tests.conftest import REAL_SAMPLE
 pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 
-DATA = [f"etl.sample={REAL_SAMPLE}"] if REAL_SAMPLE.is_file() else ["etl.demo_rows=5000"]
+DATA = {"demo": ["etl.demo_rows=5000"]}
+if REAL_SAMPLE.is_file():
+    DATA["real"] = [f"etl.sample={REAL_SAMPLE}"]
 STEPS = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
 
 
@@ -37,9 +39,10 @@ def _one_openmp_thread() -> Iterator[None]:
         yield
 
 
+@pytest.mark.parametrize("data", sorted(DATA))
 @pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting"])
-def test_onnx_agrees_with_sklearn_on_the_test_split(family: str) -> None:
-    summary = modelmill.run([*DATA, STEPS, "main.tracking=none", f"model={family}"])
+def test_onnx_agrees_with_sklearn_on_the_test_split(family: str, data: str) -> None:
+    summary = modelmill.run([*DATA[data], STEPS, "main.tracking=none", f"model={family}"])
     assert summary.status == "success", [(s.name, s.error) for s in summary.steps if s.error]
     store = Workspace().store
     model_dir = store.path(store.resolve("random_forest_export:latest"))

@@ -77,6 +77,38 @@ def test_graph_predicts_like_sklearn_including_missing_and_odd_values(family: st
     assert relative_difference(got, pipeline.predict(partial)).max() < 1e-4
 
 
+def test_graph_features_equal_sklearn_float32_features_bit_for_bit() -> None:
+    """Trees compare float32 features with thresholds that can sit between two adjacent float32
+    values, so the graph's features must be exactly scikit-learn's (TF-IDF weighted and
+    normalised in float64, then cast), including rows without any token (zeros, not NaN)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    from modelmill.features import onnx as onnx_module
+    from modelmill.features import onnx_converters
+
+    pipeline, held_out = fitted("hist_gradient_boosting", "log1p", rows=3000)
+    rows = pd.concat([held_out, awkward(held_out)], ignore_index=True)
+    rows.loc[len(rows) - 1, "name"] = "zzz qqq"  # no token in the vocabulary
+    inputs = graph_inputs(pipeline)
+    features = Pipeline(onnx_module._prepare(pipeline, inputs)[0].steps[:-1])
+    types = {"string": StringTensorType, "float": FloatTensorType, "date": DoubleTensorType}
+    onnx_converters.register()
+    with onnx_converters.conversion_fixes():
+        graph = convert_sklearn(
+            features, initial_types=[(i.name, types[i.kind]([None, 1])) for i in inputs],
+            target_opset=onnx_module.TARGET_OPSET,
+            options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}},
+        )  # fmt: skip
+    got = session(graph.SerializeToString()).run(None, feeds(rows, inputs))[0]
+    expected = Pipeline(pipeline.steps[:-1]).transform(rows)
+    expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
+    assert got.dtype == np.float32 and expected.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_record_feeds_equal_frame_feeds() -> None:
     pipeline, held_out = fitted("random_forest")
     inputs = graph_inputs(pipeline)

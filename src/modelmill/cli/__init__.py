@@ -21,6 +21,7 @@ app.command("test")(test_model.test_command)
 app.command("sweep")(sweep.sweep_command)
 app.command("score")(score.score_command)
 app.command("serve")(serve.serve_command)
+# (issue 6) new verbs register below, one line each: app.command("eda")(eda.eda_command), ui
 
 
 def main() -> None:

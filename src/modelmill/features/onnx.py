@@ -256,7 +256,7 @@ def to_onnx(pipeline: Any) -> tuple[bytes, list[OnnxInput]]:
     core, target = _prepare(pipeline, inputs)
     initial = [(spec.name, types[spec.kind]([None, 1])) for spec in inputs]
     try:
-        with onnx_converters.hist_gradient_boosting_fixes():
+        with onnx_converters.conversion_fixes():
             model = convert_sklearn(
                 core, initial_types=initial, target_opset=TARGET_OPSET,
                 options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}},

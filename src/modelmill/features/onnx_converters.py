@@ -7,6 +7,11 @@ Each converter reproduces the transformer's ``transform`` on the encoded graph i
   or unparsable); the output is ``floor(reference - date)`` as float, with the missing date
   substituted, which is what ``(reference - date).dt.days`` gives in pandas.
 
+Two skl2onnx converters are also corrected for the duration of a conversion
+(:func:`conversion_fixes`): HistGradientBoosting trees, and ``TfidfVectorizer``'s weighting,
+which skl2onnx computes in float32 where scikit-learn computes in float64; a 1-ulp difference
+sends a row down the other branch of a tree whose threshold lies between two such values.
+
 Imported only when converting (skl2onnx is the optional ``onnx`` extra).
 """
 
@@ -26,6 +31,7 @@ from modelmill.features.transformers import AsFloat32, DaysSinceReview, TextColu
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 _registered = False
+_ORIGINAL_TFIDF: Any = None  # skl2onnx's TfidfVectorizer converter, during conversion_fixes()
 
 
 def epoch_days(iso_date: str) -> float:
@@ -63,6 +69,68 @@ def _days_convert(scope: Any, operator: Any, container: Any) -> None:
     OnnxCast(days, to=TensorProto.FLOAT, op_version=opv, output_names=operator.outputs[:1]).add_to(
         scope, container
     )
+
+
+def _tfidf_convert(scope: Any, operator: Any, container: Any) -> None:
+    """``TfidfVectorizer`` as scikit-learn computes it: float counts (exact integers), then idf
+    weighting and l2 normalisation in float64 (a row without tokens stays zeros), then float32
+    (what ``AsFloat32`` gives). Other settings keep skl2onnx's own converter."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = operator.raw_operator
+    if vectorizer.sublinear_tf or vectorizer.norm not in ("l2", None):
+        return _ORIGINAL_TFIDF(scope, operator, container)
+    width = max(vectorizer.vocabulary_.values()) + 1
+    counts = scope.declare_local_variable("tfidf_counts", FloatTensorType([None, width]))
+    counter = scope.declare_local_operator(sklearn_operator_name_map[CountVectorizer], vectorizer)
+    counter.inputs = operator.inputs
+    counter.outputs.append(counts)
+    name = scope.get_unique_variable_name
+    node = _node_adder(scope, container)
+    value = node("Cast", [counts.full_name], to=TensorProto.DOUBLE)
+    if vectorizer.use_idf:
+        idf = name("tfidf_idf")
+        container.add_initializer(idf, TensorProto.DOUBLE, [width], vectorizer.idf_.astype(np.float64))
+        value = node("Mul", [value, idf])
+    if vectorizer.norm == "l2":
+        zero, one = name("tfidf_zero"), name("tfidf_one")
+        container.add_initializer(zero, TensorProto.DOUBLE, [], [0.0])
+        container.add_initializer(one, TensorProto.DOUBLE, [], [1.0])
+        norm = node("ReduceL2", [value], axes=[1], keepdims=1)  # opset 17: axes is an attribute
+        safe = node("Where", [node("Equal", [norm, zero]), one, norm])  # sklearn: a zero norm is 1
+        value = node("Div", [value, safe])
+    container.add_node("Cast", [value], operator.outputs[0].full_name, to=TensorProto.FLOAT,
+                       name=scope.get_unique_operator_name("Cast"))  # fmt: skip
+
+
+def _node_adder(scope: Any, container: Any) -> Any:
+    """``node(op_type, inputs, **attrs) -> output name`` for one-output ONNX nodes."""
+
+    def node(op_type: str, inputs: list[str], **attrs: Any) -> str:
+        output = scope.get_unique_variable_name(f"tfidf_{op_type.lower()}")
+        container.add_node(op_type, inputs, output, name=scope.get_unique_operator_name(op_type), **attrs)
+        return output
+
+    return node
+
+
+@contextmanager
+def conversion_fixes() -> Iterator[None]:
+    """skl2onnx's HistGradientBoosting and TfidfVectorizer converters, corrected while converting
+    (restored afterwards: other conversions in the process see skl2onnx as installed)."""
+    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
+
+    global _ORIGINAL_TFIDF
+    alias = "SklearnTfidfVectorizer"
+    original = _converter_pool[alias]
+    _ORIGINAL_TFIDF = original
+    _converter_pool[alias] = RegisteredConverter(_tfidf_convert, original.get_allowed_options())
+    try:
+        with hist_gradient_boosting_fixes():
+            yield
+    finally:
+        _converter_pool[alias] = original
 
 
 @contextmanager

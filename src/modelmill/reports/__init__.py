@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: EDA profile, data check, training and evaluation."""
