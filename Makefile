@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test test-slow check lint bench clean
+.PHONY: run test test-slow check lint bench clean chromium
 
 $(BIN)/activate:
 	@test -n "$(PYTHON)" || { echo "modelmill needs Python >= 3.11 on PATH (or set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -27,8 +27,26 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest -n 2 -q
+# the UI browser tests drive Debian's Chromium (Playwright with executable_path, no browser download)
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y --no-install-recommends chromium; } || exit 1; \
+	  else \
+	    echo "$(CHROMIUM) is missing: the UI browser tests need it; install it as root with" \
+	         "'apt-get install --no-install-recommends chromium' (or set CHROMIUM=/path)."; \
+	    if [ -n "$$CI" ]; then exit 2; fi; \
+	    echo "Outside CI the browser tests are skipped."; exit 0; \
+	  fi; \
+	  test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is still missing after installing Debian's chromium"; exit 2; }; \
+	fi
+
+test: lint chromium
+	MODELMILL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -n 2 -q
 
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 -q -m slow

@@ -6,7 +6,8 @@
 A real NYC model (demo data, ``--rows`` rows, the default forest) is trained and registered
 as ``models:/nyc_rentals@prod`` in a temporary workspace. Both servers load that alias as
 subprocesses; one raw listing of the workspace's test split (without ``price``) is posted
-``--requests`` times at each ``--concurrency`` (threads, one ``httpx.Client`` each): to ours
+``--requests`` times at each ``--concurrency`` (threads of a separate, standard-library-only
+client process, ``_load.py``, one keep-alive connection each): to ours
 as a JSON object on ``/predict``, to MLflow as ``dataframe_records`` on ``/invocations``.
 Latency is per request (ms), throughput is requests over the wall time of the run;
 ``p50_ratio_cN`` is MLflow's p50 over ours (above 1: ours is faster).
@@ -22,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,46 +100,20 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: floa
 
 
 def load(url: str, body: dict[str, Any], requests: int, warmup: int, concurrency: int) -> dict[str, float]:
-    """p50/p99 latency (ms) and throughput (req/s) of ``requests`` POSTs over ``concurrency`` threads."""
-    import httpx
+    """p50/p99 latency (ms) and throughput (req/s), measured by ``_load.py`` in a fresh process."""
+    import json
 
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    share = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
-    barrier = threading.Barrier(concurrency + 1)
-
-    def worker(count: int) -> None:
-        mine: list[float] = []
-        with httpx.Client(timeout=60) as client:
-            for _ in range(-(-warmup // concurrency)):
-                client.post(url, json=body)
-            barrier.wait()
-            for _ in range(count):
-                began = time.perf_counter()
-                response = client.post(url, json=body)
-                mine.append(time.perf_counter() - began)
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in share]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests to {url}, first: {errors[0]}")
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return round(1000 * latencies[min(len(latencies) - 1, math.ceil(q * len(latencies)) - 1)], 2)
-
-    return {"p50_ms": pct(0.50), "p99_ms": pct(0.99), "rps": round(len(latencies) / wall, 1)}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(body, handle)
+    try:
+        counts = ["--requests", str(requests), "--warmup", str(warmup), "--concurrency", str(concurrency)]
+        cmd = [sys.executable, str(Path(__file__).with_name("_load.py")), url, handle.name, *counts]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"load generator failed on {url}:\n{done.stderr[-2000:]}")
+        return dict(json.loads(done.stdout))
+    finally:
+        os.unlink(handle.name)
 
 
 def main(argv: list[str] | None = None) -> None:

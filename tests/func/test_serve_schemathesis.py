@@ -173,9 +173,7 @@ def test_api_with_api_key(keyed_app: Any, method: str, path: str, mode: Generati
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
-def test_api_conforms_to_its_schema_long(
-    open_app: Any, method: str, path: str, mode: GenerationMode
-) -> None:
+def test_api_conforms_to_its_schema_long(open_app: Any, method: str, path: str, mode: GenerationMode) -> None:
     run_cases(load_schema(open_app, {}), method, path, mode, SLOW_EXAMPLES)
 
 

@@ -81,27 +81,16 @@ def test_graph_features_equal_sklearn_float32_features_bit_for_bit() -> None:
     """Trees compare float32 features with thresholds that can sit between two adjacent float32
     values, so the graph's features must be exactly scikit-learn's (TF-IDF weighted and
     normalised in float64, then cast), including rows without any token (zeros, not NaN)."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import Pipeline
 
-    from modelmill.features import onnx as onnx_module
-    from modelmill.features import onnx_converters
+    from modelmill.features.onnx import _prepare, convert
 
     pipeline, held_out = fitted("hist_gradient_boosting", "log1p", rows=3000)
     rows = pd.concat([held_out, awkward(held_out)], ignore_index=True)
     rows.loc[len(rows) - 1, "name"] = "zzz qqq"  # no token in the vocabulary
     inputs = graph_inputs(pipeline)
-    features = Pipeline(onnx_module._prepare(pipeline, inputs)[0].steps[:-1])
-    types = {"string": StringTensorType, "float": FloatTensorType, "date": DoubleTensorType}
-    onnx_converters.register()
-    with onnx_converters.conversion_fixes():
-        graph = convert_sklearn(
-            features, initial_types=[(i.name, types[i.kind]([None, 1])) for i in inputs],
-            target_opset=onnx_module.TARGET_OPSET,
-            options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}},
-        )  # fmt: skip
+    assert [i.kind for i in inputs if i.name == "name"] == ["tokens"]
+    graph = convert(Pipeline(_prepare(pipeline, inputs)[0].steps[:-1]), inputs)
     got = session(graph.SerializeToString()).run(None, feeds(rows, inputs))[0]
     expected = Pipeline(pipeline.steps[:-1]).transform(rows)
     expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
@@ -122,7 +111,8 @@ def test_record_feeds_equal_frame_feeds() -> None:
     from_frame, from_records = feeds(frame, inputs), feeds_from_records(records, inputs)
     for spec in inputs:
         a, b = from_frame[spec.name], from_records[spec.name]
-        assert a.shape == b.shape == (len(frame), 1)
+        assert a.shape == b.shape and a.shape[0] == len(frame), spec.name
+        assert a.shape[1] == 1 or spec.kind == "tokens", spec.name
         assert a.dtype == b.dtype, spec.name
         if spec.kind == "string":
             assert a.tolist() == b.tolist(), spec.name
@@ -201,3 +191,22 @@ def test_runtime_choice(tmp_path: Path) -> None:
         load_predictor(without, "onnx")
     with pytest.raises(UsageError, match="unknown runtime"):
         load_predictor(with_onnx, "tensorflow")
+
+
+def test_token_feeds_are_vocabulary_indexes_padded_with_minus_one() -> None:
+    from modelmill.features.onnx import OnnxInput
+
+    spec = OnnxInput("name", "tokens", r"(?u)\b\w\w+\b", True, ("café", "loft", "空港", "park"))
+    texts = np.asarray(["Loft near PARK park", "", "Café 空港 loft", "no known words"], dtype=object)
+    encoded = spec.encode(texts)
+    assert encoded.shape == (4, 3) and encoded.dtype == np.int64
+    assert [sorted(row[row >= 0].tolist()) for row in encoded] == [[1, 3, 3], [], [0, 1, 2], []]
+    assert (encoded[1] == -1).all() and (encoded[3] == -1).all()
+    assert spec.encode(np.asarray(["", "x"], dtype=object)).shape == (2, 1)  # never zero-width
+    assert OnnxInput.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="needs token_pattern and vocabulary"):
+        OnnxInput.from_dict({"name": "name", "kind": "tokens"})
+    # graphs exported before "tokens" existed read space-joined tokens from a string input
+    legacy = OnnxInput.from_dict({"name": "name", "kind": "string", "token_pattern": r"(?u)\b\w\w+\b"})
+    expected = [["loft near park park"], [""], ["café 空港 loft"], ["no known words"]]
+    assert legacy.encode(texts).tolist() == expected

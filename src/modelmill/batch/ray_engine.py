@@ -34,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from modelmill.batch.chunks import predict_chunk
 from modelmill.batch.readers import Chunk
-from modelmill.batch.scorer import Job, Runner, predict_chunk
+from modelmill.batch.scorer import Job, Runner
 from modelmill.batch.validate import REJECT_SCHEMA
 from modelmill.batch.writer import Progress
 from modelmill.core.errors import ModelmillError, UsageError

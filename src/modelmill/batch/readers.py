@@ -166,8 +166,11 @@ def _csv_batches(
 def _parquet_batches(source: Source, columns: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
+    # pre_buffer=False: with pre-buffering the reader kept every byte range it had read until
+    # the file closed (RSS grew by the input's size: +440 MB over a 10M-row file)
     with source.fs.open(source.path, "rb") as handle:
-        yield from pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows, columns=columns)
+        reader = pq.ParquetFile(handle, pre_buffer=False)
+        yield from reader.iter_batches(batch_size=chunk_rows, columns=columns)
 
 
 def iter_chunks(

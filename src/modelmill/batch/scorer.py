@@ -19,17 +19,18 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-import numpy as np
 import pyarrow as pa
 
-from modelmill.batch.model import INTEGER_TYPES, ColumnSpec, LoadedModel, load_estimator, locate_model
+from modelmill.batch.chunks import PreparedChunk, finish_chunk, prepare_chunk
+from modelmill.batch.model import INTEGER_TYPES, LoadedModel, load_estimator, locate_model
+from modelmill.batch.prefetch import prefetched
 from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, open_source, total_rows
-from modelmill.batch.validate import check_chunk, malformed_rejects
+from modelmill.batch.validate import malformed_rejects
 from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
 from modelmill.registry.predictor import RUNTIMES
@@ -140,21 +141,6 @@ def _id_type(model: LoadedModel, id_col: str) -> pa.DataType:
     return pa.float64() if spec.type in ("double", "float") else pa.string()
 
 
-def predict_chunk(
-    table: pa.Table, estimator: Any, columns: list[ColumnSpec], id_col: str, schema: pa.Schema, first_row: int
-) -> tuple[pa.Table, pa.Table, np.ndarray]:
-    """Validate and predict one table: predictions (``schema``), rejects and the valid rows' indexes."""
-    checked = check_chunk(table, columns, id_col, first_row)
-    if len(checked.frame):
-        predicted = np.asarray(estimator.predict(checked.frame), dtype="float64")
-    else:
-        predicted = np.empty(0, dtype="float64")
-    ids = pa.array(checked.ids.to_numpy(), type=schema.field(id_col).type, from_pandas=True)
-    bad = checked.rejects.column("row").to_numpy() - first_row
-    good = np.setdiff1d(np.arange(table.num_rows, dtype="int64"), bad, assume_unique=True)
-    return pa.table([ids, pa.array(predicted)], schema=schema), checked.rejects, good
-
-
 @dataclass
 class Job:
     """A scoring job checked and ready to run: source, staging, model (not loaded yet) and schema."""
@@ -228,10 +214,18 @@ Runner = Callable[[Job, Progress, Callable[[Chunk, pa.Table, pa.Table], None]], 
 
 
 def _local_runner(job: Job, state: Progress, stage: Callable[[Chunk, pa.Table, pa.Table], None]) -> None:
+    """Chunks are read, validated and encoded one ahead in a thread while the current one is
+    predicted and staged here (:mod:`modelmill.batch.prefetch`); staging stays in order."""
     estimator = load_estimator(job.model, job.runtime)
-    for chunk in job.chunks(state):
-        out, rejects, _ = predict_chunk(chunk.table, estimator, job.model.columns, job.id_col, job.schema,
-                                        state.rows_parsed)  # fmt: skip
+
+    def prepared() -> Iterator[tuple[Chunk, PreparedChunk]]:
+        first = state.rows_parsed
+        for chunk in job.chunks(state):
+            yield chunk, prepare_chunk(chunk.table, estimator, job.model.columns, job.id_col, first)
+            first += chunk.table.num_rows
+
+    for chunk, ready in prefetched(prepared()):
+        out, rejects, _ = finish_chunk(ready, estimator, job.schema)
         stage(chunk, out, rejects)
 
 

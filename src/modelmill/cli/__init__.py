@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelmill.cli import artifacts, check, lineage, promote, run, score, serve, sweep, test_model
+from modelmill.cli import artifacts, check, eda, lineage, promote, run, score, serve, sweep, test_model, ui
 
 app = typer.Typer(
     name="modelmill",
@@ -21,7 +21,8 @@ app.command("test")(test_model.test_command)
 app.command("sweep")(sweep.sweep_command)
 app.command("score")(score.score_command)
 app.command("serve")(serve.serve_command)
-# (issue 6) new verbs register below, one line each: app.command("eda")(eda.eda_command), ui
+app.command("ui")(ui.ui_command)
+app.command("eda")(eda.eda_command)
 
 
 def main() -> None:

@@ -55,8 +55,12 @@ def serve_command(
 
     try:
         settings = ServeSettings.from_env(
-            model=model, workspace=workspace, max_batch=max_batch, poll_interval=poll_interval,
-            runtime=runtime, tracking_uri=tracking_uri,
+            model=model,
+            workspace=workspace,
+            max_batch=max_batch,
+            poll_interval=poll_interval,
+            runtime=runtime,
+            tracking_uri=tracking_uri,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None

@@ -3,9 +3,10 @@
 ONNX has no data frames, no ``None`` and no date parsing, so the boundary is drawn here:
 
 * the graph has one input per raw column the pipeline reads, shape ``[N, 1]``: text columns
-  are ``string`` (a missing value is ``""``; text for TF-IDF arrives tokenized, see
-  :class:`OnnxInput`), numeric columns ``float`` (missing is NaN),
-  and date columns ``double`` days since 1970-01-01 (missing or unparsable is NaN);
+  are ``string`` (a missing value is ``""``), numeric columns ``float`` (missing is NaN),
+  and date columns ``double`` days since 1970-01-01 (missing or unparsable is NaN); text
+  that a TF-IDF step reads arrives as vocabulary indexes, ``int64 [N, L]`` (see
+  :class:`OnnxInput` and :mod:`modelmill.features.tokens`);
 * :func:`feeds` turns a frame (columns may be absent, as :class:`EnsureColumns` allows)
   into those arrays, parsing dates exactly as :class:`DaysSinceReview` does;
 * our own transformers get converters: :class:`TextColumn` is an identity (the feed already
@@ -25,19 +26,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modelmill.core.errors import ModelmillError
+from modelmill.features.tokens import compiled_pattern, token_ids
 from modelmill.features.transformers import DaysSinceReview, EnsureColumns, parse_dates
 
 __all__ = ["OnnxConversionError", "OnnxInput", "feeds", "feeds_from_records", "graph_inputs", "to_onnx"]
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-KINDS = ("string", "float", "date")
+KINDS = ("string", "float", "date", "tokens")
 _EPOCH = np.datetime64("1970-01-01", "ns")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -50,45 +51,51 @@ class OnnxConversionError(ModelmillError):
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """One graph input: a raw column and how it is encoded (``string``, ``float`` or ``date``).
+    """One graph input: a raw column and how it is encoded (``string``, ``float``, ``date``, ``tokens``).
 
-    ``token_pattern`` is set for text that a TF-IDF step reads: the feed holds the tokens
-    found by that (Python) pattern, lowercased and joined by spaces, and the graph splits on
-    spaces. onnxruntime's own regex engine has an ASCII-only ``\\w``, which drops words such as
-    ``Café`` or ``空港`` that scikit-learn keeps.
+    ``tokens`` is text that a word-level TF-IDF step reads: the feed holds, per row, the
+    vocabulary indexes of the tokens that the vectorizer's own ``token_pattern`` finds, as an
+    ``int64 [N, L]`` matrix padded with -1 (:mod:`modelmill.features.tokens`), and the graph
+    counts them. Tokenizing outside the graph keeps scikit-learn's exact semantics
+    (onnxruntime's regex ``\\w`` is ASCII-only: it drops ``Café`` or ``空港``) and spares the
+    graph its slowest string operators. (``string`` with a ``token_pattern``: space-joined
+    tokens, the encoding of graphs exported before ``tokens`` existed.)
     """
 
     name: str
     kind: str
     token_pattern: str | None = None
     lowercase: bool = True
+    vocabulary: tuple[str, ...] | None = None  # ``tokens``: the vectorizer's terms, by index
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.token_pattern is not None:
             out |= {"token_pattern": self.token_pattern, "lowercase": self.lowercase}
+        if self.vocabulary is not None:
+            out["vocabulary"] = list(self.vocabulary)
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OnnxInput:
         if data.get("kind") not in KINDS:
             raise ValueError(f"unknown ONNX input kind {data.get('kind')!r} (known: {', '.join(KINDS)})")
-        pattern = data.get("token_pattern")
-        return cls(str(data["name"]), str(data["kind"]), pattern, bool(data.get("lowercase", True)))
+        if data["kind"] == "tokens" and not (data.get("token_pattern") and data.get("vocabulary")):
+            raise ValueError(f"ONNX input {data.get('name')!r} (tokens) needs token_pattern and vocabulary")
+        pattern, vocabulary = data.get("token_pattern"), data.get("vocabulary")
+        return cls(str(data["name"]), str(data["kind"]), pattern, bool(data.get("lowercase", True)),
+                   tuple(vocabulary) if vocabulary is not None else None)  # fmt: skip
 
-    def tokenize(self, texts: np.ndarray) -> np.ndarray:
-        """Texts as space-joined tokens (see the class docstring); unchanged without a pattern."""
+    def encode(self, texts: np.ndarray) -> np.ndarray:
+        """The feed of a text column (``texts``: 1-D ``str``, ``""`` for missing)."""
+        if self.kind == "tokens":
+            return token_ids(texts, self.token_pattern or "", self.vocabulary or (), self.lowercase)
         if self.token_pattern is None:
-            return texts
-        find = _compiled(self.token_pattern).findall
-        if self.lowercase:
-            return np.asarray([" ".join(find(t.lower())) for t in texts], dtype=object)
-        return np.asarray([" ".join(find(t)) for t in texts], dtype=object)
-
-
-@lru_cache(maxsize=8)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+            return texts.reshape(-1, 1)
+        find = compiled_pattern(self.token_pattern).findall
+        lower = self.lowercase
+        joined = [" ".join(find(t.lower() if lower else t)) for t in texts]
+        return np.asarray(joined, dtype=object).reshape(-1, 1)
 
 
 # ---------------------------------------------------------------------------------- feeds
@@ -119,11 +126,12 @@ def feeds(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]
     rows = len(frame)
     out: dict[str, np.ndarray] = {}
     for spec in inputs:
+        kind = "string" if spec.kind == "tokens" else spec.kind
         if spec.name in frame.columns:
-            array = _ENCODE[spec.kind](frame[spec.name])
+            array = _ENCODE[kind](frame[spec.name])
         else:
-            array = np.full(rows, _MISSING[spec.kind], dtype=_DTYPE[spec.kind])
-        out[spec.name] = spec.tokenize(array).reshape(rows, 1)
+            array = np.full(rows, _MISSING[kind], dtype=_DTYPE[kind])
+        out[spec.name] = spec.encode(array) if kind == "string" else array.reshape(rows, 1)
     return out
 
 
@@ -134,9 +142,10 @@ def feeds_from_records(records: list[Mapping[str, Any]], inputs: list[OnnxInput]
     out: dict[str, np.ndarray] = {}
     for spec in inputs:
         values = [rec.get(spec.name) for rec in records]
-        if spec.kind == "string":
-            array = spec.tokenize(np.asarray([_text_value(v) for v in values], dtype=object))
-        elif spec.kind == "float":
+        if spec.kind in ("string", "tokens"):
+            out[spec.name] = spec.encode(np.asarray([_text_value(v) for v in values], dtype=object))
+            continue
+        if spec.kind == "float":
             array = np.asarray([np.nan if v is None else v for v in values], dtype=np.float32)
         else:
             array = _days_of_values(values)
@@ -187,9 +196,9 @@ def graph_inputs(pipeline: Any) -> list[OnnxInput]:
                 "float" if name in numeric else "string"
             )  # fmt: skip
             if vectorizer is not None and kind == "string":
-                inputs.append(
-                    OnnxInput(str(name), kind, vectorizer.token_pattern, bool(vectorizer.lowercase))
-                )
+                terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+                inputs.append(OnnxInput(str(name), "tokens", vectorizer.token_pattern,
+                                        bool(vectorizer.lowercase), tuple(terms)))  # fmt: skip
             else:
                 inputs.append(OnnxInput(str(name), kind))
     return inputs
@@ -205,6 +214,10 @@ def _text_vectorizer(transformer: Any) -> Any:
         return None
     if last.analyzer != "word" or last.tokenizer is not None or last.preprocessor is not None:
         raise OnnxConversionError("only word analyzers with the default tokenizer have an ONNX converter")
+    if tuple(last.ngram_range) != (1, 1) or last.strip_accents is not None:
+        raise OnnxConversionError(
+            "only single words (ngram_range (1, 1), no strip_accents) have an ONNX converter"
+        )
     return last
 
 
@@ -240,9 +253,27 @@ def to_onnx(pipeline: Any) -> tuple[bytes, list[OnnxInput]]:
 
     Raises :class:`OnnxConversionError` (with the reason) when a part cannot be converted
     or the ``onnx`` extra is not installed."""
+    inputs = graph_inputs(pipeline)
+    core, target = _prepare(pipeline, inputs)
+    model = convert(core, inputs)
+    if target == "log1p":
+        from modelmill.features import onnx_converters
+
+        onnx_converters.append_expm1(model)
+    return model.SerializeToString(), inputs
+
+
+def convert(steps: Any, inputs: list[OnnxInput]) -> Any:
+    """The ONNX ``ModelProto`` of fitted ``steps`` (a pipeline without :class:`EnsureColumns`,
+    see :func:`_prepare`) reading the graph inputs ``inputs``."""
     try:
         from skl2onnx import convert_sklearn
-        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+        from skl2onnx.common.data_types import (
+            DoubleTensorType,
+            FloatTensorType,
+            Int64TensorType,
+            StringTensorType,
+        )
         from sklearn.feature_extraction.text import TfidfVectorizer
     except ImportError as exc:
         raise OnnxConversionError(
@@ -251,20 +282,18 @@ def to_onnx(pipeline: Any) -> tuple[bytes, list[OnnxInput]]:
     from modelmill.features import onnx_converters
 
     onnx_converters.register()
-    inputs = graph_inputs(pipeline)
-    types = {"string": StringTensorType, "float": FloatTensorType, "date": DoubleTensorType}
-    core, target = _prepare(pipeline, inputs)
-    initial = [(spec.name, types[spec.kind]([None, 1])) for spec in inputs]
+    types = {"string": StringTensorType, "float": FloatTensorType, "date": DoubleTensorType,
+             "tokens": Int64TensorType}  # fmt: skip
+    initial = [(spec.name, types[spec.kind]([None, None if spec.kind == "tokens" else 1])) for spec in inputs]
     try:
         with onnx_converters.conversion_fixes():
             model = convert_sklearn(
-                core, initial_types=initial, target_opset=TARGET_OPSET,
+                steps, initial_types=initial, target_opset=TARGET_OPSET,
                 options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}},
             )  # fmt: skip
     except Exception as exc:  # skl2onnx raises many types for "no converter"/"unsupported option"
         raise OnnxConversionError(
             f"skl2onnx could not convert the pipeline: {type(exc).__name__}: {exc}"
         ) from None
-    if target == "log1p":
-        onnx_converters.append_expm1(model)
-    return model.SerializeToString(), inputs
+    onnx_converters.bypass_column_extraction(model, [spec.name for spec in inputs if spec.kind == "tokens"])
+    return model

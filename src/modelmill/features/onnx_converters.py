@@ -25,7 +25,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import update_registered_converter
 from skl2onnx.algebra.onnx_ops import OnnxCast, OnnxFloor, OnnxIdentity, OnnxIsNaN, OnnxSub, OnnxWhere
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
 
 from modelmill.features.transformers import AsFloat32, DaysSinceReview, TextColumn
 
@@ -44,7 +44,10 @@ def _rows(operator: Any) -> Any:
 
 
 def _text_shape(operator: Any) -> None:
-    operator.outputs[0].type = StringTensorType([_rows(operator), 1])
+    if isinstance(operator.inputs[0].type, Int64TensorType):  # token indexes (OnnxInput kind "tokens")
+        operator.outputs[0].type = Int64TensorType([_rows(operator), None])
+    else:
+        operator.outputs[0].type = StringTensorType([_rows(operator), 1])
 
 
 def _text_convert(scope: Any, operator: Any, container: Any) -> None:
@@ -72,23 +75,26 @@ def _days_convert(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _tfidf_convert(scope: Any, operator: Any, container: Any) -> None:
-    """``TfidfVectorizer`` as scikit-learn computes it: float counts (exact integers), then idf
+    """``TfidfVectorizer`` as scikit-learn computes it: counts (exact integers), then idf
     weighting and l2 normalisation in float64 (a row without tokens stays zeros), then float32
-    (what ``AsFloat32`` gives). Other settings keep skl2onnx's own converter."""
-    from skl2onnx._supported_operators import sklearn_operator_name_map
-    from sklearn.feature_extraction.text import CountVectorizer
-
+    (what ``AsFloat32`` gives). Counts come from token indexes (an ``int64`` input, see
+    ``OnnxInput`` kind ``tokens``) or from skl2onnx's string tokenizer. Settings this does not
+    cover keep skl2onnx's own converter."""
     vectorizer = operator.raw_operator
     if vectorizer.sublinear_tf or vectorizer.norm not in ("l2", None):
         return _ORIGINAL_TFIDF(scope, operator, container)
     width = max(vectorizer.vocabulary_.values()) + 1
-    counts = scope.declare_local_variable("tfidf_counts", FloatTensorType([None, width]))
-    counter = scope.declare_local_operator(sklearn_operator_name_map[CountVectorizer], vectorizer)
-    counter.inputs = operator.inputs
-    counter.outputs.append(counts)
-    name = scope.get_unique_variable_name
     node = _node_adder(scope, container)
-    value = node("Cast", [counts.full_name], to=TensorProto.DOUBLE)
+    name = scope.get_unique_variable_name
+    if isinstance(operator.inputs[0].type, Int64TensorType):
+        counts = _count_indexes(node, operator.inputs[0].full_name, width)
+        if vectorizer.binary:
+            one = name("tfidf_one_f")
+            container.add_initializer(one, TensorProto.FLOAT, [], [1.0])
+            counts = node("Min", [counts, one])
+    else:
+        counts = _count_strings(scope, operator, width)
+    value = node("Cast", [counts], to=TensorProto.DOUBLE)
     if vectorizer.use_idf:
         idf = name("tfidf_idf")
         container.add_initializer(idf, TensorProto.DOUBLE, [width], vectorizer.idf_.astype(np.float64))
@@ -102,6 +108,25 @@ def _tfidf_convert(scope: Any, operator: Any, container: Any) -> None:
         value = node("Div", [value, safe])
     container.add_node("Cast", [value], operator.outputs[0].full_name, to=TensorProto.FLOAT,
                        name=scope.get_unique_operator_name("Cast"))  # fmt: skip
+
+
+def _count_indexes(node: Any, indexes: str, width: int) -> str:
+    """``[N, width]`` float counts of the vocabulary indexes in each row (-1 pads are not counted)."""
+    terms = list(range(width))
+    return str(node("TfIdfVectorizer", [indexes], mode="TF", min_gram_length=1, max_gram_length=1,
+                    max_skip_count=0, ngram_counts=[0], ngram_indexes=terms, pool_int64s=terms))  # fmt: skip
+
+
+def _count_strings(scope: Any, operator: Any, width: int) -> str:
+    """skl2onnx's CountVectorizer graph (its tokenizer, its options) for string input."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counts = scope.declare_local_variable("tfidf_counts", FloatTensorType([None, width]))
+    counter = scope.declare_local_operator(sklearn_operator_name_map[CountVectorizer], operator.raw_operator)
+    counter.inputs = operator.inputs
+    counter.outputs.append(counts)
+    return str(counts.full_name)
 
 
 def _node_adder(scope: Any, container: Any) -> Any:
@@ -193,3 +218,14 @@ def append_expm1(model: Any) -> None:
         node.output[:] = [raw if name == final else name for name in node.output]
     graph.initializer.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), name=one))
     graph.node.extend([helper.make_node("Exp", [raw], [exp]), helper.make_node("Sub", [exp, one], [final])])
+
+
+def bypass_column_extraction(model: Any, inputs: list[str]) -> None:
+    """Feed ``inputs`` whole to their consumers: skl2onnx's ``ColumnTransformer`` takes column 0
+    of every named input (``ArrayFeatureExtractor``), but a token-index input is ``[N, L]``."""
+    graph = model.graph
+    for node in [n for n in graph.node if n.op_type == "ArrayFeatureExtractor" and n.input[0] in inputs]:
+        source, extracted = node.input[0], node.output[0]
+        for other in graph.node:
+            other.input[:] = [source if name == extracted else name for name in other.input]
+        graph.node.remove(node)

@@ -94,7 +94,7 @@ def build_pipeline(cfg: Any) -> Pipeline:
              outputs={MODEL: "model_export"}, params=train_params(mod)),
         step("evaluate", f"{S}.evaluate:run",
              inputs=[MODEL, "test_data.csv", Input(f"{MODEL}:prod", external=True, optional=True)],
-             outputs={"evaluation": "evaluation"}),
+             outputs={"evaluation": "evaluation", "evaluation_report.html": "evaluation_report"}),
         step("register", f"{S}.register:run", inputs=["evaluation", MODEL],
              outputs={"promotion": "promotion"},
              params={"model_name": str(cfg.main.model_name), "metric": str(promo.metric),

@@ -7,7 +7,9 @@ across families; the family is in its metadata. It is an MLflow model directory
 serialized with skops (no pickle) whose signature accepts missing values in every column;
 see ``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
 ``extras/feature_importance.png`` (impurity or permutation importance, see
-``modelmill.features.importance``), and the ONNX fast path ``onnx/model.onnx`` when its
+``modelmill.features.importance``), ``extras/training_report.html`` (metrics, importance,
+predicted vs actual and residuals by borough on the validation rows; see
+``modelmill.reports.training``), and the ONNX fast path ``onnx/model.onnx`` when its
 predictions match scikit-learn's on the validation rows (``modelmill.registry.onnx_export``).
 """
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 MODEL = "random_forest_export"
 PLOT = "feature_importance.png"
 METRICS = "metrics.json"
+REPORT = "training_report.html"
+GROUP = "neighbourhood_group"
 
 
 def split_train_val(frame: Any, params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
@@ -104,6 +108,23 @@ def plot_importances(
     return path
 
 
+def write_training_report(
+    fitted: Fitted, importances: dict[str, float], params: dict[str, Any], path: Path
+) -> Path:
+    """The HTML training report of the validation rows; timings are left out so equal fits give
+    an equal page."""
+    from modelmill.reports import training_report
+
+    family = str(params.get("estimator", DEFAULT))
+    shown = {k: v for k, v in fitted.metrics.items() if k != "fit_seconds"}
+    groups = fitted.x_val[GROUP] if GROUP in fitted.x_val.columns else None
+    report = training_report(
+        shown, importances, fitted.y_val, fitted.pipeline.predict(fitted.x_val), groups,
+        title=f"Training report: {family}", params=params, group_label=GROUP,
+    )  # fmt: skip
+    return report.save(path)
+
+
 def run(ctx: StepContext) -> None:
     """Write ``random_forest_export`` (an MLflow model directory), whatever the family."""
     from modelmill.registry.export import save_sklearn_model
@@ -125,6 +146,8 @@ def run(ctx: StepContext) -> None:
     with tempfile.TemporaryDirectory(prefix="modelmill-train-") as tmp:
         plot = plot_importances(importances, Path(tmp) / PLOT, kind, family)
         ctx.log_artifact(plot)
+        html = write_training_report(fitted, importances, params, Path(tmp) / REPORT)
+        ctx.log_artifact(html)
         report = Path(tmp) / METRICS
         report.write_text(
             json.dumps({"metrics": metrics, "feature_importance": importances, "params": params}, indent=2)
@@ -133,7 +156,7 @@ def run(ctx: StepContext) -> None:
             fitted.pipeline,
             ctx.output(MODEL),
             fitted.x_train,
-            extra_files={PLOT: plot, METRICS: report},
+            extra_files={PLOT: plot, METRICS: report, REPORT: html},
             metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"], **described},
             parity_rows=fitted.x_val,
         )

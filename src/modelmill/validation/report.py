@@ -1,4 +1,6 @@
-"""The data-check report: a JSON document and a self-contained HTML page (inline CSS, no scripts).
+"""The data-check report: a JSON document and a self-contained HTML page (inline CSS, no scripts):
+every test with its statistic and threshold, offending rows of failures, and the reference vs
+current distributions side by side (borough shares, binned KS columns; inline SVG).
 
 Both are deterministic for equal inputs (no timestamps), so an unchanged check stores the
 same report version and leaves downstream steps cached.
@@ -12,20 +14,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from modelmill.reports import bar_chart, compare_histograms, layout
 from modelmill.validation.checks import CheckResult
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1f2328;max-width:80rem}
-h1{font-size:1.5rem;margin-bottom:.25rem}h2{font-size:1.15rem;margin-top:2rem}
-.badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600;font-size:.85rem}
-.pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
-table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}tr.failed td{background:#fff8f7}
-code,.num{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
-details{margin-top:.3rem}summary{cursor:pointer;color:#0969da}
-dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
-"""
+CSS = layout.CSS  # one look for every report (modelmill.reports)
 
 
 def build_report(
@@ -60,27 +52,8 @@ def failure_message(results: Sequence[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A small HTML table of records (offending rows, category shares)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td class=num>{escape(_fmt(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+_fmt = layout.fmt
+_table = layout.table
 
 
 def _test_row(test: Mapping[str, Any]) -> str:
@@ -106,31 +79,51 @@ def _test_row(test: Mapping[str, Any]) -> str:
     return f"<tr class={'passed' if ok else 'failed'}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+def _distributions(tests: Sequence[Mapping[str, Any]]) -> str:
+    """Reference vs current side by side: borough shares (KL test), binned shares (KS tests)."""
+    cards = []
+    for test in tests:
+        details = test.get("details") or {}
+        if shares := details.get("shares"):
+            names = list(shares)
+            chart = bar_chart(names, {"reference": [shares[n]["reference"] for n in names],
+                                      "current": [shares[n]["new"] for n in names]},
+                              label=test["name"], xlabel="share (smoothed)")  # fmt: skip
+            cards.append(layout.card(test["name"], chart))
+        if hist := details.get("histogram"):
+            sides = {"reference": hist["reference"], "current": hist["new"]}
+            chart = compare_histograms(hist["edges"], sides, xlabel=test["name"][3:], label=test["name"])
+            outside = hist.get("outside_reference", 0), hist.get("outside_new", 0)
+            note = (f'<p class="muted">outside the plotted range: {outside[0]} reference, {outside[1]} '
+                    "current values</p>" if any(outside) else "")  # fmt: skip
+            cards.append(layout.card(f"{test['name']} {'pass' if test['passed'] else 'FAIL'}", chart + note))
+    if not cards:
+        return ""
+    return layout.section(
+        "Reference vs current", f'<div class="grid">{"".join(cards)}</div>', "distributions"
+    )
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The report as one standalone HTML page."""
     summary = report["summary"]
     ok = report["status"] == "passed"
-    badge = f'<span class="badge {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}</span>'
     meta = {"sample": report.get("sample"), "reference": report.get("reference") or "none",
             **{k: v for k, v in report.get("params", {}).items()}}  # fmt: skip
-    dl = "".join(f"<dt>{escape(k)}</dt><dd><code>{escape(_fmt(v))}</code></dd>" for k, v in meta.items())
-    notes = "".join(f"<li>{escape(n)}</li>" for n in report.get("notes", []))
+    notes = layout.bullet_list(report.get("notes", []))
     rows = "".join(_test_row(t) for t in report["tests"])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Data check: {escape(report["status"])}</title><style>{CSS}</style></head>
-<body>
-<h1>Data check {badge}</h1>
-<p>{summary["passed"]} of {summary["total"]} tests passed, {summary["failed"]} failed.</p>
-<dl>{dl}</dl>
-{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
-<h2>Tests</h2>
-<table><tr><th>Test</th><th>Kind</th><th>Result</th><th>Statistic</th><th>Threshold</th><th>Details</th></tr>
-{rows}
-</table>
-</body></html>
-"""
+    body = (
+        f"<p>{summary['passed']} of {summary['total']} tests passed, {summary['failed']} failed.</p>"
+        + layout.definition_list(meta)
+        + (layout.section("Notes", notes) if notes else "")
+        + layout.section(
+            "Tests",
+            "<table><tr><th>Test</th><th>Kind</th><th>Result</th><th>Statistic</th>"
+            f"<th>Threshold</th><th>Details</th></tr>{rows}</table>",
+        )
+        + _distributions(report["tests"])
+    )
+    return layout.page(f"Data check: {report['status']}", body, heading="Data check " + layout.badge(ok))
 
 
 def write_report(report: Mapping[str, Any], directory: str | Path) -> tuple[Path, Path]:

@@ -41,6 +41,7 @@ KS_MAX_ROWS = 5000
 KS_MIN_EFFECT = 0.05
 KS_SEED = 0
 KL_COLUMN = "neighbourhood_group"
+HIST_BINS = 20
 
 
 def category_shares(new: pd.Series, ref: pd.Series, smoothing: float = 1.0) -> pd.DataFrame:
@@ -91,6 +92,24 @@ def _numeric_values(frame: pd.DataFrame, column: str, max_rows: int, seed: int) 
     return np.asarray(values, dtype=float)
 
 
+def histogram_shares(new: np.ndarray, ref: np.ndarray, bins: int = HIST_BINS) -> dict[str, Any]:
+    """Shares of each sample in common bins, for the report's reference-vs-current plot.
+
+    Edges span the pooled central 0.5-99.5 percentiles when the tails are long (e.g. price
+    outliers), so values outside are counted in ``outside_*`` rather than drawn; rounded so
+    the stored report is stable.
+    """
+    from modelmill.reports import bin_edges, hist_counts
+
+    edges = bin_edges(np.concatenate([new, ref]), bins)
+    out: dict[str, Any] = {"edges": [round(float(e), 6) for e in edges]}
+    for side, values in (("new", new), ("reference", ref)):
+        counts, outside = hist_counts(values, edges)
+        out[side] = [round(c / max(len(values), 1), 6) for c in counts]
+        out[f"outside_{side}"] = outside
+    return out
+
+
 def check_ks(
     data: pd.DataFrame,
     ref: pd.DataFrame,
@@ -127,7 +146,7 @@ def check_ks(
         result = ks_2samp(x, y)
     d, p = float(result.statistic), float(result.pvalue)
     details |= {"ks_statistic": round(d, 6), "median_new": float(np.median(x)),
-                "median_reference": float(np.median(y))}  # fmt: skip
+                "median_reference": float(np.median(y)), "histogram": histogram_shares(x, y)}  # fmt: skip
     passed = not (p < alpha and d >= min_effect)
     sizes = f"D={d:.4f}, n={len(x)} vs {len(y)}"
     if passed:

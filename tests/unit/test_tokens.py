@@ -1,0 +1,59 @@
+"""token_ids(): the same tokens as scikit-learn's analyzer, on the fast (Arrow) and Python paths."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from modelmill.datasets.nyc_demo import generate_listings
+from modelmill.features.tokens import DEFAULT_TOKEN_PATTERN, token_ids
+from tests.conftest import REAL_SAMPLE
+
+ODD = [
+    "", "a", "I'm a_b c-d e.f 12 x1 __ _", "Café CAFÉ naïve 空港 近く Ölmühle", "İstanbul ǅemal ß",
+    "emoji 🏠 home!!", "tabs\tand\nnewlines", "\uff26\uff35\uff2c\uff2c width", "x²y ½ Ⅻ ٣٤",
+    "e\u0301cole combining",
+    "LOFT   loft Loft", "don't stop me now",
+]  # fmt: skip
+
+
+def names() -> list[str]:
+    texts = generate_listings(3000, seed=9)["name"].fillna("").tolist()
+    if REAL_SAMPLE.is_file():
+        texts += pd.read_csv(REAL_SAMPLE, usecols=["name"])["name"].fillna("").astype(str).tolist()
+    return texts + ODD
+
+
+def counts_by_sklearn(texts: list[str], vectorizer: TfidfVectorizer) -> list[Counter[int]]:
+    analyze, vocabulary = vectorizer.build_analyzer(), vectorizer.vocabulary_
+    return [Counter(vocabulary[t] for t in analyze(text) if t in vocabulary) for text in texts]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_same_tokens_as_scikit_learn(lowercase: bool) -> None:
+    texts = names()
+    vectorizer = TfidfVectorizer(lowercase=lowercase, max_features=3000).fit(texts + ODD * 5)
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    got = token_ids(np.asarray(texts, dtype=object), DEFAULT_TOKEN_PATTERN, terms, lowercase)
+    expected = counts_by_sklearn(texts, vectorizer)
+    assert [Counter(row[row >= 0].tolist()) for row in got] == expected
+    assert {"café", "空港", "naïve"} <= set(terms) or not lowercase  # non-ASCII words took the slow path
+
+
+def test_other_patterns_take_the_python_path() -> None:
+    texts = ["a b cc", "Café au lait", "x-y z"]
+    vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b").fit(texts)
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    got = token_ids(np.asarray(texts, dtype=object), vectorizer.token_pattern, terms)
+    assert [Counter(row[row >= 0].tolist()) for row in got] == counts_by_sklearn(texts, vectorizer)
+
+
+def test_shape_and_padding() -> None:
+    got = token_ids(np.asarray([], dtype=object), DEFAULT_TOKEN_PATTERN, ["aa"])
+    assert got.shape == (0, 1)
+    got = token_ids(np.asarray(["aa bb aa", "zz", ""], dtype=object), DEFAULT_TOKEN_PATTERN, ["aa", "bb"])
+    assert got.tolist() == [[0, 1, 0], [-1, -1, -1], [-1, -1, -1]]
