@@ -41,6 +41,8 @@ def test_same_tokens_as_scikit_learn(lowercase: bool) -> None:
     got = token_ids(np.asarray(texts, dtype=object), DEFAULT_TOKEN_PATTERN, terms, lowercase)
     expected = counts_by_sklearn(texts, vectorizer)
     assert [Counter(row[row >= 0].tolist()) for row in got] == expected
+    few = token_ids(np.asarray(texts[:50], dtype=object), DEFAULT_TOKEN_PATTERN, terms, lowercase)
+    assert [Counter(row[row >= 0].tolist()) for row in few] == expected[:50]  # the small-batch path
     assert {"café", "空港", "naïve"} <= set(terms) or not lowercase  # non-ASCII words took the slow path
 
 
