@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from modelmill.cli import artifacts, check, eda, lineage, promote, run, score, serve, sweep, test_model, ui
+from modelmill.cli.monitor import monitor_command
+from modelmill.cli.reproduce import reproduce_command
+from modelmill.cli.retrain import retrain_command
 
 app = typer.Typer(
     name="modelmill",
@@ -23,6 +26,9 @@ app.command("score")(score.score_command)
 app.command("serve")(serve.serve_command)
 app.command("ui")(ui.ui_command)
 app.command("eda")(eda.eda_command)
+app.command("monitor")(monitor_command)
+app.command("retrain")(retrain_command)
+app.command("reproduce")(reproduce_command)
 
 
 def main() -> None:

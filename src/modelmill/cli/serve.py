@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,8 +38,35 @@ def serve_command(
         help="MLflow registry to pull models:/ URIs from (default: $MLFLOW_TRACKING_URI, else the "
         "workspace's SQLite store), e.g. sqlite:////registry/mlflow.db or http://mlflow:5000.",
     ),
+    log_requests: bool = typer.Option(
+        None,
+        "--log-requests/--no-log-requests",
+        help="Append every validated request and its prediction to rolling Parquet parts "
+        "(readable by `modelmill monitor DIR`); off by default.",
+    ),
+    log_dir: Path = typer.Option(
+        None, "--log-dir", help="Request log directory (default: <workspace>/request_log)."
+    ),
+    log_max_mb: float = typer.Option(
+        None, "--log-max-mb", help="Request log size bound in MB; the oldest parts are deleted (default 100)."
+    ),
+    log_flush_rows: int = typer.Option(
+        None, "--log-flush-rows", help="Buffered rows that trigger writing a part (default 1000)."
+    ),
+    log_flush_interval: float = typer.Option(
+        None, "--log-flush-interval", help="Seconds between writes of a partial buffer (default 10)."
+    ),
+    drift_window: int = typer.Option(
+        None,
+        "--drift-window",
+        help="Rows in the sliding window of the live drift gauge modelmill_feature_drift_psi on "
+        "/metrics (default 1000; 0 turns it off).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
+    overrides: list[str] = typer.Argument(
+        None, help="Config overrides of the serve section, e.g. serve.log_requests=true (flags win)."
+    ),
 ) -> None:
     """Serve predictions over HTTP: /predict, /invocations (MLflow), /health, /ready, /metadata, /metrics.
 
@@ -53,6 +81,10 @@ def serve_command(
     from modelmill.serve.app import create_app
     from modelmill.serve.settings import ServeSettings
 
+    configured = _serve_config(overrides or [])
+    log_requests = configured.get("log_requests") if log_requests is None else log_requests
+    log_max_mb = configured.get("log_max_mb") if log_max_mb is None else log_max_mb
+    drift_window = configured.get("drift_window") if drift_window is None else drift_window
     try:
         settings = ServeSettings.from_env(
             model=model,
@@ -61,8 +93,28 @@ def serve_command(
             poll_interval=poll_interval,
             runtime=runtime,
             tracking_uri=tracking_uri,
+            log_requests=log_requests,
+            log_dir=log_dir,
+            log_max_bytes=None if log_max_mb is None else int(log_max_mb * 1_000_000),
+            log_flush_rows=log_flush_rows,
+            log_flush_interval=log_flush_interval,
+            drift_window=drift_window,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in server logs
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def _serve_config(overrides: list[str]) -> dict[str, Any]:
+    """The ``serve`` section of the config with ``overrides`` (``serve.KEY=VALUE``) applied."""
+    from omegaconf import OmegaConf
+
+    from modelmill.config import compose
+
+    outside = [o for o in overrides if not o.lstrip("+~").startswith("serve.")]
+    if outside:
+        raise UsageError(f"modelmill serve takes only serve.* overrides, got: {' '.join(outside)}")
+    cfg = compose(overrides)
+    section = OmegaConf.to_container(cfg.serve, resolve=True) if "serve" in cfg else {}
+    return {str(k): v for k, v in section.items()} if isinstance(section, dict) else {}

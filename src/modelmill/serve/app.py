@@ -6,6 +6,9 @@ schema is the served model's signature, shown in ``/openapi.json``), ``POST /inv
 ``GET /ready``, ``GET /metadata`` and ``GET /metrics`` (Prometheus). The model loads in the
 background from ``lifespan`` and a poller swaps in new versions of the alias (see
 :mod:`modelmill.serve.model_holder`), so ``/ready`` is 503 until the first load succeeds.
+Each successful prediction is handed to the request log (``log_requests``, see
+:mod:`modelmill.serve.request_log`) and to the model's live drift feed
+(:mod:`modelmill.serve.drift`); both only append on the request path.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from modelmill.serve.drift import DriftCollector
 from modelmill.serve.metrics import GuardMiddleware, ServiceMetrics
 from modelmill.serve.model_holder import LoadedModel, ModelHolder, ModelSource
+from modelmill.serve.request_log import RequestLog
 from modelmill.serve.settings import ServeSettings, get_settings
 
 log = logging.getLogger("modelmill.serve")
@@ -68,6 +73,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServeSettings = app.state.settings
     source = await asyncio.to_thread(ModelSource, settings)
     app.state.source = source
+    if settings.log_requests:
+        app.state.request_log = RequestLog(
+            settings.log_dir or source.ws.root / "request_log",
+            max_bytes=settings.log_max_bytes,
+            flush_rows=settings.log_flush_rows,
+            flush_interval=settings.log_flush_interval,
+            metrics=app.state.metrics,
+        )
+        app.state.request_log.start()
     task = asyncio.create_task(_poll(app, source, settings), name="modelmill-model-poller")
     try:
         yield
@@ -75,6 +89,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if app.state.request_log is not None:
+            await asyncio.to_thread(app.state.request_log.close)  # flush what is buffered
+
+
+def _served(app: FastAPI, model: LoadedModel, rows: list[Any], values: list[float], endpoint: str) -> None:
+    """After a successful prediction: metrics, request log, live drift (appends only)."""
+    app.state.metrics.observe_predictions(endpoint, values)
+    if app.state.request_log is not None:
+        app.state.request_log.append(model, rows, values, endpoint)
+    if model.drift is not None:
+        model.drift.submit(rows, values)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -84,6 +109,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.holder = ModelHolder()
     app.state.metrics = metrics = ServiceMetrics()
+    app.state.request_log = None  # a RequestLog while the lifespan runs with log_requests
+    metrics.registry.register(DriftCollector(lambda: _drift_feed(app)))
 
     @app.exception_handler(_NotReady)
     async def not_ready(request: Request, exc: _NotReady) -> JSONResponse:
@@ -114,12 +141,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "swaps": holder.swaps,
             "max_batch": cfg.max_batch,
             "poll_interval": cfg.poll_interval,
+            "drift": _drift_info(holder.current, cfg),
+            "request_log": str(sink.directory) if (sink := request.app.state.request_log) else None,
         }
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
-        """Prometheus metrics of this app."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics of this app (the live drift gauge is computed now, off the loop)."""
+        body = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/predict")
     async def predict(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
@@ -139,7 +169,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if not rows:
             return JSONResponse({"detail": "the list of listings is empty"}, 422)
         values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
-        metrics.observe_predictions("/predict", values)
+        _served(app, model, rows, values, "/predict")
         t = model.target
         return JSONResponse({"predictions": values, "model": {"name": t.name, "version": t.version}})
 
@@ -160,7 +190,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
             )
         values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
-        metrics.observe_predictions("/invocations", values)
+        _served(app, model, rows, values, "/invocations")
         return JSONResponse({"predictions": values})
 
     def openapi() -> dict[str, Any]:  # regenerated each time: the schema follows the served model
@@ -181,6 +211,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         GuardMiddleware, metrics=metrics, api_key=api_key, max_body_bytes=settings.max_body_bytes
     )
     return app
+
+
+def _drift_feed(app: FastAPI) -> Any:
+    model = app.state.holder.current
+    return model.drift if model is not None else None
+
+
+def _drift_info(model: LoadedModel | None, cfg: ServeSettings) -> dict[str, Any]:
+    """``/metadata``'s ``drift``: is the ``modelmill_feature_drift_psi`` gauge there, and if not why."""
+    if model is None:
+        return {"window": cfg.drift_window, "available": False, "reason": "no model loaded yet"}
+    return {"window": cfg.drift_window, "available": model.drift is not None, "reason": model.drift_reason}
 
 
 def _too_many(count: int, limit: int) -> JSONResponse:

@@ -50,6 +50,17 @@ class ServiceMetrics:
             "modelmill_model_info", "The served model version (1)", ["name", "version"], registry=r
         )
         self.swaps = Counter("modelmill_model_swaps_total", "Model version changes", ["outcome"], registry=r)
+        self.request_log_rows = Counter(
+            "modelmill_request_log_rows_total", "Rows written to the request log", registry=r
+        )
+        self.request_log_errors = Counter(
+            "modelmill_request_log_errors_total",
+            "Failed request log writes (never a failed request)",
+            registry=r,
+        )
+        self.request_log_dropped = Counter(
+            "modelmill_request_log_dropped_rows_total", "Rows the request log could not keep", registry=r
+        )
 
     def observe_predictions(self, endpoint: str, values: list[float]) -> None:
         for value in values:

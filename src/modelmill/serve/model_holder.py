@@ -68,6 +68,8 @@ class LoadedModel:
     load_seconds: float
     fallback: Any = None
     onnx_failures: int = 0
+    drift: Any = None  # DriftFeed, None when the model has no training reference
+    drift_reason: str | None = None  # why there is no live drift
 
     @cached_property
     def list_adapter(self) -> Any:
@@ -127,6 +129,7 @@ class ModelSource:
         self.ws = open_workspace(settings.workspace)
         self._tracking_uri = settings.tracking_uri
         self.runtime = settings.runtime
+        self.drift_window = settings.drift_window
         self._registry: Any = None
 
     @property
@@ -167,6 +170,7 @@ class ModelSource:
         from mlflow.models import Model
 
         from modelmill.registry.predictor import load_predictor, load_sklearn_predictor
+        from modelmill.serve.drift import load_feed
 
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
@@ -185,11 +189,12 @@ class ModelSource:
                 sklearn.reason = predictor.reason
                 predictor = sklearn
             example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
+            drift, drift_reason = load_feed(path, self.drift_window)  # the reference is in the model dir
         columns = columns_from_signature(meta.signature)
         request_model = build_request_model(columns)
         model = LoadedModel(
             target, predictor, columns, request_model, meta.signature.to_dict(), time.time(), 0.0,
-            fallback=sklearn if predictor is not sklearn else None,
+            fallback=sklearn if predictor is not sklearn else None, drift=drift, drift_reason=drift_reason,
         )  # fmt: skip
         rows = [request_model.model_validate(r) for r in example_records(example, columns)]
         smoke_test(model, rows)

@@ -42,6 +42,14 @@ class ServeSettings(BaseModel):
     runtime: Literal["auto", "onnx", "sklearn"] = Field(
         "auto", description="auto: ONNX when the model has a graph that passed parity, else scikit-learn"
     )
+    log_requests: bool = Field(False, description="append validated requests + predictions to Parquet")
+    log_dir: Path | None = Field(None, description="request log directory (default: <workspace>/request_log)")
+    log_max_bytes: int = Field(100_000_000, ge=1, description="oldest log parts are deleted beyond this size")
+    log_flush_rows: int = Field(1000, ge=1, description="buffered rows that trigger a flush to a new part")
+    log_flush_interval: float = Field(10.0, gt=0, description="seconds between flushes of a partial buffer")
+    drift_window: int = Field(
+        1000, ge=0, description="rows in the sliding window of the live drift gauge (0: no live drift)"
+    )
 
     @field_validator("model")
     @classmethod

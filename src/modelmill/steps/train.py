@@ -10,7 +10,8 @@ see ``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
 ``modelmill.features.importance``), ``extras/training_report.html`` (metrics, importance,
 predicted vs actual and residuals by borough on the validation rows; see
 ``modelmill.reports.training``), and the ONNX fast path ``onnx/model.onnx`` when its
-predictions match scikit-learn's on the validation rows (``modelmill.registry.onnx_export``).
+predictions match scikit-learn's on the validation rows (``modelmill.registry.onnx_export``),
+and ``extras/reference.json``, the drift-monitoring reference (``modelmill.validation.reference``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MODEL = "random_forest_export"
 PLOT = "feature_importance.png"
 METRICS = "metrics.json"
 REPORT = "training_report.html"
+REFERENCE = "reference.json"  # drift monitoring reference, see modelmill.validation.reference
 GROUP = "neighbourhood_group"
 
 
@@ -125,6 +127,17 @@ def write_training_report(
     return report.save(path)
 
 
+def write_reference_file(fitted: Fitted, path: Path) -> Path:
+    """The monitoring reference: raw inputs of train + validation rows, and the predictions on the
+    held-out validation rows (in-sample predictions of a forest are too close to the targets)."""
+    import pandas as pd
+
+    from modelmill.validation.reference import build_reference, write_reference
+
+    rows = pd.concat([fitted.x_train, fitted.x_val])
+    return write_reference(build_reference(rows, fitted.pipeline.predict(fitted.x_val)), path)
+
+
 def run(ctx: StepContext) -> None:
     """Write ``random_forest_export`` (an MLflow model directory), whatever the family."""
     from modelmill.registry.export import save_sklearn_model
@@ -152,11 +165,12 @@ def run(ctx: StepContext) -> None:
         report.write_text(
             json.dumps({"metrics": metrics, "feature_importance": importances, "params": params}, indent=2)
         )
+        reference = write_reference_file(fitted, Path(tmp) / REFERENCE)
         save_sklearn_model(
             fitted.pipeline,
             ctx.output(MODEL),
             fitted.x_train,
-            extra_files={PLOT: plot, METRICS: report, REPORT: html},
+            extra_files={PLOT: plot, METRICS: report, REPORT: html, REFERENCE: reference},
             metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"], **described},
             parity_rows=fitted.x_val,
         )

@@ -1,0 +1,1 @@
+"""Continuous training: the weekly retrain job and reproducing a past run."""

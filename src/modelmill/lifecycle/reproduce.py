@@ -1,0 +1,215 @@
+"""Reproduce a past run: re-fit its model from the same inputs and compare predictions.
+
+A cache hit would prove nothing, so the steps up to the model are re-run with the
+cache forced off in a fresh scratch workspace that holds only the run's pinned inputs
+(e.g. the exact ``sample.csv:vN`` it consumed and the data-check reference it compared
+against): nothing newer can leak in. The run's recorded config builds the pipeline; the
+code is today's, so a difference from the recorded code fingerprint is reported. The
+verdict compares the re-fitted and the original model on the original test split.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from modelmill.core.errors import ModelmillError, UsageError
+from modelmill.lifecycle.runs import (
+    RecordedRun,
+    diff_versions,
+    load_run,
+    producing_components,
+    recorded_git_commit,
+)
+from modelmill.runner import Pipeline
+from modelmill.store.workspace import Workspace
+
+MODEL = "random_forest_export"
+TEST = "test_data.csv"
+
+
+@dataclass
+class Reproduction:
+    """The verdict of one reproduction and what may explain a difference."""
+
+    run_id: str
+    identical: bool
+    max_abs_diff: float
+    n_predictions: int
+    original_model: str
+    test_data: str
+    rerun_steps: list[str]
+    pinned_inputs: list[str]
+    differing_outputs: list[str] = field(default_factory=list)  # data only: a model dir embeds its save time
+    code_changes: dict[str, list[str]] = field(default_factory=dict)
+    library_changes: dict[str, list[str | None]] = field(default_factory=dict)
+    git_commit: list[str | None] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the predictions are bit-for-bit identical, else 1."""
+        return 0 if self.identical else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``reproduce --json`` document."""
+        return asdict(self) | {"exit_code": self.exit_code}
+
+
+def _rerun_steps(pipeline: Pipeline, target: str) -> list[str]:
+    """The producer of ``target`` and its ancestors, except sources (their outputs get pinned)."""
+    needed: set[str] = set()
+    todo = [target]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        s = pipeline.by_name[name]
+        todo += [
+            pipeline.producer[i.name] for i in s.inputs if not i.external and i.name in pipeline.producer
+        ]
+    return [n for n in pipeline.order if n in needed and pipeline.by_name[n].inputs]
+
+
+def _pins(pipeline: Pipeline, run: RecordedRun, rerun: list[str]) -> dict[str, tuple[str, str | None]]:
+    """``{recorded ref: (name, alias)}`` of inputs the re-run steps read from the store, not each other."""
+    pins: dict[str, tuple[str, str | None]] = {}
+    for name in rerun:
+        recorded = list((run.step(name) or {}).get("inputs", []))
+        for inp in pipeline.by_name[name].inputs:
+            ref = next((r for r in recorded if r.split(":")[0] == inp.name), None)
+            if ref is None:
+                continue  # an optional input that was absent stays absent
+            recorded.remove(ref)
+            from_run = not inp.external and not inp.pinned and pipeline.producer.get(inp.name) in rerun
+            if not from_run:
+                alias = inp.ref.partition(":")[2] or None
+                pins[ref] = (inp.name, None if alias == "latest" else alias)
+    return pins
+
+
+def _seed(source: Workspace, scratch: Workspace, pins: dict[str, tuple[str, str | None]]) -> None:
+    """Copy each pinned version into the scratch store (unaliased ones first: they become ``latest``)."""
+    for ref, (name, alias) in sorted(pins.items(), key=lambda item: item[1][1] is not None):
+        version = source.store.resolve(ref)
+        scratch.store.put(source.store.path(ref), name, version.type, metadata=version.metadata,
+                          description=f"pinned from {ref} to reproduce a run",
+                          aliases=[alias] if alias else [])  # fmt: skip
+
+
+def _predict(model_dir: Any, features: Any) -> Any:
+    """Predictions with every ``n_jobs`` set to 1.
+
+    A forest's parallel predict sums the trees in thread-completion order, so the same
+    model can differ from itself by ~1e-14; a bit-for-bit verdict needs a fixed order.
+    """
+    import numpy as np
+
+    from modelmill.registry.export import as_model_input, load_sklearn
+
+    model = load_sklearn(model_dir)
+    if hasattr(model, "get_params"):
+        model.set_params(**{k: 1 for k in model.get_params(deep=True) if k.split("__")[-1] == "n_jobs"})
+    return np.asarray(model.predict(as_model_input(features)), dtype=float)
+
+
+def _compare(ws: Workspace, scratch: Workspace, run: RecordedRun, new_model: str) -> tuple[float, int]:
+    """Max absolute difference between both models' predictions on the run's test split."""
+    import numpy as np
+
+    from modelmill.datasets.io import read_listings
+    from modelmill.features.pipeline import TARGET
+
+    test = read_listings(ws.store.path(str(run.output("data_split", TEST))))
+    features = test.drop(columns=[TARGET], errors="ignore")
+    old = _predict(ws.store.path(str(run.output("train", MODEL))), features)
+    new = _predict(scratch.store.path(new_model), features)
+    if old.shape != new.shape or not np.array_equal(np.isnan(old), np.isnan(new)):
+        return float("inf"), len(old)
+    both = ~np.isnan(old)
+    return float(np.max(np.abs(old[both] - new[both]), initial=0.0)), len(old)
+
+
+def _provenance(ws: Workspace, run: RecordedRun, pipeline: Pipeline, rerun: list[str], result: Reproduction,
+                cfg: Any) -> None:  # fmt: skip
+    """Fill code/library/git differences between the run's recorded environment and today's."""
+    from modelmill.runner.fingerprint import code_fingerprint, library_versions
+    from modelmill.tracking.environment import git_commit
+
+    recorded_libs: dict[str, str] = {}
+    for name in rerun:
+        components = producing_components(ws, name, list((run.step(name) or {}).get("outputs", [])))
+        if components is None:
+            result.warnings.append(f"no recorded execution for step '{name}': its code version is unknown")
+            continue
+        recorded_libs |= components.get("libraries", {})
+        changed = diff_versions(components.get("code", {}), code_fingerprint(pipeline.by_name[name].module))
+        if changed:
+            result.code_changes[name] = sorted(changed)
+    result.library_changes = diff_versions(recorded_libs, library_versions()) if recorded_libs else {}
+    if result.code_changes:
+        listed = "; ".join(f"{s}: {', '.join(m)}" for s, m in result.code_changes.items())
+        result.warnings.append(
+            f"the current code differs from the run's (re-run with today's code): {listed}"
+        )
+    recorded_commit = recorded_git_commit(ws, cfg, run.summary)
+    if recorded_commit:
+        current, dirty = git_commit()
+        result.git_commit = [recorded_commit, current + ("+dirty" if dirty else "")]
+        if recorded_commit != current or dirty:
+            result.warnings.append(f"git commit was {recorded_commit}, now {result.git_commit[1]}")
+
+
+def reproduce(run_id: str, *, workspace: str | os.PathLike[str] | None = None, keep_scratch: bool = False,
+              reporter: Any = None) -> Reproduction:  # fmt: skip
+    """Re-fit run ``run_id``'s model from its pinned inputs and compare it with the original."""
+    from omegaconf import OmegaConf
+
+    from modelmill.api import load_pipeline, open_workspace
+    from modelmill.runner import Executor
+    from modelmill.tracking.base import NullTracker
+
+    ws = open_workspace(os.fspath(workspace) if workspace is not None else None)
+    run = load_run(ws, run_id)
+    model_ref, test_ref = run.output("train", MODEL), run.output("data_split", TEST)
+    if model_ref is None or test_ref is None:
+        raise UsageError(
+            f"run {run_id} ({run.status}) produced no {MODEL if model_ref is None else TEST}; "
+            "only runs that trained a model can be reproduced"
+        )
+    cfg = OmegaConf.create(run.config_yaml)
+    pipeline = load_pipeline(cfg)
+    rerun = _rerun_steps(pipeline, pipeline.producer[MODEL])
+    pins = _pins(pipeline, run, rerun)
+    (ws.root / "tmp").mkdir(parents=True, exist_ok=True)
+    scratch_dir = tempfile.mkdtemp(prefix=f"reproduce-{run_id}-", dir=ws.root / "tmp")
+    try:
+        scratch = Workspace(scratch_dir)
+        _seed(ws, scratch, pins)
+        summary = Executor(scratch, tracker=NullTracker(), reporter=reporter).run(
+            pipeline, steps=rerun, force=True, config_yaml=run.config_yaml
+        )
+        failed = next((s for s in summary.steps if s.status == "failed"), None)
+        if failed is not None:
+            raise ModelmillError(f"re-running run {run_id} failed at step '{failed.name}': {failed.error}")
+        new = {v.split(":")[0]: v for s in summary.steps for v in s.outputs}
+        max_diff, n = _compare(ws, scratch, run, new[MODEL])
+        result = Reproduction(run_id, max_diff == 0.0, max_diff, n, model_ref, test_ref, rerun, sorted(pins))
+        for name in rerun:
+            for ref in (run.step(name) or {}).get("outputs", []):
+                art = ref.split(":")[0]
+                if (
+                    art != MODEL
+                    and art in new
+                    and scratch.store.resolve(new[art]).digest != ws.store.resolve(ref).digest
+                ):
+                    result.differing_outputs.append(ref)
+        _provenance(ws, run, pipeline, rerun, result, cfg)
+        return result
+    finally:
+        if not keep_scratch:
+            shutil.rmtree(scratch_dir, ignore_errors=True)

@@ -1,0 +1,152 @@
+"""The weekly retrain job: ingest a batch, run the pipeline, let the gate decide.
+
+Retraining is just a pipeline run with ``etl.sample=INPUT``: get_data stores the batch as
+the next ``sample.csv`` version (the store deduplicates an unchanged file, and unchanged
+steps are cache hits), data_check can stop the run before anything is trained, and only
+the register step's promotion gate may move ``prod``. This module turns that run into one
+decision a scheduler can act on: promoted, kept, or stopped by the data check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from modelmill.core.errors import ModelmillError, UsageError
+from modelmill.core.types import RunSummary
+
+Decision = Literal["promoted", "kept", "stopped"]
+
+DATA_STEPS = ("get_data", "basic_cleaning", "data_check")
+
+
+class RetrainFailed(ModelmillError):
+    """A step other than the data check failed: not a decision, an error (its step's exit code)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code or 1
+
+
+@dataclass
+class RetrainResult:
+    """The decision of one retrain, and what it was based on."""
+
+    decision: Decision
+    line: str
+    run_id: str
+    candidate: str | None = None
+    prod: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the pipeline decided (promoted or kept), 1 when the data stopped it."""
+        return 1 if self.decision == "stopped" else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``retrain --json`` document."""
+        return {
+            "decision": self.decision,
+            "line": self.line,
+            "candidate": self.candidate,
+            "prod": self.prod,
+            "metrics": self.metrics,
+            "run_id": self.run_id,
+        }
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4g}"
+
+
+def decision_line(promotion: dict[str, Any]) -> tuple[Decision, str, str | None]:
+    """``(decision, line, prod ref after)`` from the register step's ``promotion`` document."""
+    metric = str(promotion.get("metric", "mae")).upper()
+    cand, prod = promotion.get("candidate_value"), promotion.get("prod_value")
+    if promotion["promoted"]:
+        versus = f" < prod {_fmt(prod)}" if prod is not None else ", no prod before"
+        if metric == "R2" and prod is not None:
+            versus = f" > prod {_fmt(prod)}"
+        return "promoted", f"promoted {promotion['candidate']} (test {metric} {_fmt(cand)}{versus})", \
+            promotion["candidate"]  # fmt: skip
+    kept = promotion.get("prod_after") or promotion.get("prod_before")
+    reason = str(promotion.get("reason", ""))
+    if reason == "already prod":
+        detail = f"candidate {promotion['candidate']} is already prod"
+    elif cand is not None and prod is not None and not promotion.get("min_improvement"):
+        sign = "<=" if metric == "R2" else ">="
+        detail = f"candidate {metric} {_fmt(cand)} {sign} prod {_fmt(prod)}"
+    elif cand is not None and prod is not None:
+        detail = f"candidate {metric} {_fmt(cand)}, prod {_fmt(prod)}: {reason}"
+    else:
+        detail = reason or "the gate declined"
+    return "kept", f"kept prod {kept or 'none'} ({detail})", kept
+
+
+def _stopped(summary: RunSummary) -> RetrainResult | None:
+    """The data-check stop, if that is why the run failed (a decision, exit 1)."""
+    failed = next((s for s in summary.steps if s.status == "failed"), None)
+    if failed is None:
+        return None
+    if failed.name != "data_check":
+        where = "an input error" if failed.exit_code == 2 else "a failure"
+        raise RetrainFailed(
+            f"retrain run {summary.run_id} stopped by {where} in step '{failed.name}': {failed.error}",
+            failed.exit_code,
+        )
+    reason = failed.error.removeprefix("DataCheckError: ").strip()
+    reason = " ".join(line.strip() for line in reason.splitlines() if line.strip())
+    return RetrainResult("stopped", f"stopped by data check: {reason}", summary.run_id)
+
+
+def interpret(summary: RunSummary, store: Any) -> RetrainResult:
+    """The decision of a finished pipeline run (see :func:`retrain`)."""
+    stopped = _stopped(summary)
+    if stopped is not None:
+        return stopped
+    register = next((s for s in summary.steps if s.name == "register"), None)
+    promotion_ref = next(
+        (o for o in (register.outputs if register else []) if o.startswith("promotion:")), None
+    )
+    if promotion_ref is None:
+        raise RetrainFailed(
+            f"retrain run {summary.run_id} did not reach the register step; "
+            "retrain needs the full pipeline (do not set main.steps)"
+        )
+    promotion = json.loads(store.read_text(promotion_ref))
+    decision, line, prod = decision_line(promotion)
+    metrics = {k: v for k, v in summary.metrics.items() if k.startswith(("test_", "prod_test_"))}
+    return RetrainResult(decision, line, summary.run_id, promotion["candidate"], prod, metrics)
+
+
+def retrain(
+    batch: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    reporter: Any = None,
+) -> RetrainResult:
+    """Ingest ``batch`` as the next ``sample.csv``, run the whole pipeline and report the gate's decision.
+
+    Raises :class:`UsageError` for a missing batch or a partial step selection, and
+    :class:`RetrainFailed` when a step other than data_check fails.
+    """
+    from modelmill import config as config_mod
+    from modelmill.api import open_workspace, run
+
+    path = Path(os.path.expanduser(str(batch)))
+    if not path.is_file():
+        raise UsageError(f"retrain input {str(batch)!r}: no such file (a CSV or Parquet batch)")
+    clashing = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in ("etl.sample", "main.steps")]
+    if clashing:
+        raise UsageError(f"retrain sets etl.sample and runs every step; remove {', '.join(clashing)}")
+    extra = [f"main.workspace={Path(workspace).absolute()}"] if workspace is not None else []
+    full = [*overrides, *extra, f"etl.sample={path.absolute()}"]
+    ws = open_workspace(config_mod.compose(full).main.workspace)  # the one the run will use
+    summary = run(full, reporter=reporter)
+    return interpret(summary, ws.store)

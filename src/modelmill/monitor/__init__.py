@@ -1,0 +1,1 @@
+"""Drift and model-quality monitoring against the reference stored with every model."""

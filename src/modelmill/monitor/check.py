@@ -1,0 +1,129 @@
+"""One monitoring pass: read a batch, predict if needed, compare with the reference, judge quality.
+
+Used by ``modelmill monitor``; the result is what the CLI prints, writes as HTML and logs to
+MLflow (a run named ``monitor`` in ``main.experiment_name``, like ``modelmill eda``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelmill.core.errors import ConfigError, UsageError
+from modelmill.monitor.html import drift_page
+from modelmill.monitor.inputs import MonitoredModel, baseline_mae, read_batch, resolve_model
+from modelmill.monitor.quality import Quality, model_quality, read_actuals
+from modelmill.reports.layout import Report
+from modelmill.validation.drift import DriftReport, Thresholds, compare, missing_columns
+
+PREDICTION = "prediction"
+TIME_COLUMNS = ("timestamp",)
+
+
+@dataclass
+class MonitorResult:
+    """Everything one ``modelmill monitor`` call found."""
+
+    model: MonitoredModel
+    source: str
+    drift: DriftReport
+    page: Report
+    prediction_source: str
+    quality: Quality | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.label,
+            "model_path": str(self.model.path),
+            "input": self.source,
+            "predictions": self.prediction_source,
+            **self.drift.to_dict(),
+            "quality": None if self.quality is None else self.quality.to_dict(),
+        }
+
+
+def thresholds(overrides: dict[str, Any] | None = None) -> Thresholds:
+    """``monitoring.*`` from the config, then non-``None`` ``overrides``."""
+    from omegaconf import OmegaConf
+
+    from modelmill.config import compose
+
+    cfg = compose()
+    configured = OmegaConf.to_container(cfg.monitoring, resolve=True) if "monitoring" in cfg else {}
+    values: dict[str, Any] = {}
+    if isinstance(configured, dict):
+        values = {str(k): v for k, v in configured.items()}
+    values |= {k: v for k, v in (overrides or {}).items() if v is not None}
+    return Thresholds.from_mapping(values)
+
+
+def predictions_for(batch: pd.DataFrame, model: MonitoredModel) -> tuple[np.ndarray, str]:
+    """The batch's ``prediction`` column when it has one (a request log), else the model's."""
+    if PREDICTION in batch.columns:
+        return pd.to_numeric(batch[PREDICTION], errors="coerce").to_numpy(dtype=float), "input column"
+    from modelmill.registry.predictor import load_predictor
+
+    predictor = load_predictor(model.path)
+    features = batch.drop(columns=[c for c in ("price", "timestamp") if c in batch.columns])
+    return np.asarray(predictor.predict(features), dtype=float), f"model ({predictor.runtime})"
+
+
+def run_monitor(
+    source: str,
+    model_uri: str,
+    ws: Any,
+    limits: Thresholds,
+    *,
+    actuals: str | None = None,
+    time_col: str | None = None,
+    tracking_uri: str | None = None,
+) -> MonitorResult:
+    """Compare ``source`` with the reference of ``model_uri`` (and its actuals, when given)."""
+    batch = read_batch(source)
+    model = resolve_model(model_uri, ws, tracking_uri)
+    absent = missing_columns(model.reference, batch)
+    if absent:
+        raise UsageError(f"input {source} lacks columns the model's reference has: {', '.join(absent)}")
+    predictions, origin = predictions_for(batch, model)
+    drift = compare(model.reference, batch, predictions, limits)
+    quality = None
+    if actuals is not None:
+        if time_col is None:
+            time_col = next((c for c in TIME_COLUMNS if c in batch.columns), None)
+        quality = model_quality(batch, predictions, read_actuals(actuals), baseline_mae(model, ws), time_col)
+    context = {"model": model.label, "model path": str(model.path), "input": source, "predictions": origin}
+    page = drift_page(drift, model.reference, batch, predictions, context, quality)
+    return MonitorResult(model, source, drift, page, origin, quality)
+
+
+def log_mlflow(result: MonitorResult, ws: Any, tracking_uri: str | None) -> str:
+    """Log the verdicts, PSIs and the page to a new MLflow run; its id."""
+    from modelmill.config import compose
+    from modelmill.tracking.groups import GroupRun
+
+    main = compose().main
+    uri = tracking_uri or main.tracking_uri or ws.default_tracking_uri
+    group = GroupRun(uri, str(main.experiment_name), ws.mlflow_artifact_root)
+    tags = {
+        "modelmill.kind": "monitor",
+        "modelmill.model": result.model.label,
+        "modelmill.verdict": result.drift.verdict,
+    }
+    try:
+        run_id = group.start("monitor", {"input": result.source, "model": result.model.label}, tags)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (modelmill monitor: pass --no-tracking to skip MLflow)") from None
+    metrics = {f"psi_{f.feature}": f.psi for f in result.drift.features if f.psi is not None}
+    metrics |= {
+        "n_rows": result.drift.n_rows,
+        "n_drift": sum(f.verdict == "drift" for f in result.drift.features),
+    }
+    if result.quality is not None:
+        metrics["mae"] = result.quality.mae
+    group.finish(
+        True, {k: float(v) for k, v in metrics.items()}, {}, {"monitor/drift_report.html": result.page.html}
+    )
+    return run_id

@@ -1,0 +1,95 @@
+"""The self-contained HTML drift report: verdicts, reference-vs-batch charts, model quality."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelmill.monitor.quality import Quality
+from modelmill.reports import bar_chart, compare_histograms
+from modelmill.reports.layout import Report, card, definition_list, page, scroll, section, table
+from modelmill.validation.drift import DriftReport, category_counts, numeric_shares, numeric_values
+
+BADGE = {"ok": "pass", "warn": "warn", "drift": "fail"}
+COLUMNS = (
+    "feature",
+    "kind",
+    "test",
+    "statistic",
+    "p_value",
+    "psi",
+    "unseen_share",
+    "missing_delta",
+    "verdict",
+)
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge {BADGE[verdict]}">{escape(verdict.upper())}</span>'
+
+
+def _chart(name: str, summary: dict[str, Any], values: pd.Series) -> str:
+    """Reference vs batch shares over the reference bins (or categories)."""
+    kind = summary["kind"]
+    if kind == "categorical":
+        binned, _ = category_counts(summary, values)
+        total = max(sum(binned.values()), 1.0)
+        labels = list(binned)
+        reference = [summary["frequencies"].get(k, 0.0) for k in labels]
+        return bar_chart(
+            labels, {"reference": reference, "batch": [binned[k] / total for k in labels]}, label=name
+        )
+    target = summary["length"] if kind == "text" else summary
+    if not target.get("edges"):
+        return ""
+    shares = numeric_shares(target, numeric_values(values, kind))
+    xlabel = f"{name} ({'length' if kind == 'text' else 'days since 1970' if kind == 'date' else 'value'})"
+    return compare_histograms(
+        target["edges"], {"reference": target["shares"], "batch": list(shares)}, xlabel=xlabel
+    )
+
+
+def drift_page(
+    report: DriftReport,
+    reference: dict[str, Any],
+    batch: pd.DataFrame,
+    predictions: np.ndarray | None,
+    context: dict[str, Any],
+    quality: Quality | None = None,
+) -> Report:
+    """The whole page; ``context`` (model, input, ...) is shown as a definition list."""
+    rows = []
+    for f in report.features:
+        row = {c: getattr(f, c) for c in COLUMNS}
+        row["reasons"] = "; ".join(f.reasons)
+        rows.append(row)
+    body = section(
+        "Summary", definition_list({"overall verdict": report.verdict, "rows": report.n_rows, **context})
+    )
+    body += section("Features", scroll(table(rows, [*COLUMNS, "reasons"])))
+    cards = []
+    for f in report.features:
+        if f.feature == "prediction":
+            summary, values = reference["prediction"], pd.Series(predictions)
+        else:
+            summary, values = reference["features"][f.feature], batch[f.feature]
+        chart = _chart(f.feature, summary, values)
+        if chart:
+            cards.append(card(f"{f.feature} ({f.verdict})", chart))
+    body += section("Reference vs batch", f'<div class="grid">{"".join(cards)}</div>')
+    if quality is not None:
+        summary_items = {k: v for k, v in quality.to_dict().items() if k != "periods"}
+        body += section(
+            "Model quality (actuals)",
+            definition_list(summary_items) + table(quality.periods, ["week", "n", "mae"]),
+        )
+    body += section("Thresholds", definition_list(dict(report.to_dict()["thresholds"])))
+    warnings = tuple(
+        f"{f.feature}: {f.verdict} ({'; '.join(f.reasons)})" for f in report.features if f.reasons
+    )
+    title = f"Drift report: {context.get('model', '')}"
+    html = page(title, body, heading=f"{escape(title)} {_badge(report.verdict)}")
+    return Report(title, html, warnings)

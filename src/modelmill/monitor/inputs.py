@@ -1,0 +1,121 @@
+"""What ``modelmill monitor`` reads: the model (directory, reference, baseline MAE) and the batch.
+
+``batch`` sits above this layer, so its ``locate_model`` cannot be imported here; the three
+``--model`` forms are resolved the same way: ``models:/NAME@ALIAS`` through the workspace's
+MLflow registry, a model directory, or a store reference ``NAME[:vN|:ALIAS]``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from modelmill.core.errors import ModelmillError, UsageError
+from modelmill.monitor.live import reference_path
+from modelmill.validation.reference import read_reference
+
+PARQUET = (".parquet", ".pq")
+
+
+@dataclass
+class MonitoredModel:
+    """A local model directory, what the user called it and its reference."""
+
+    label: str
+    path: Path
+    reference: dict[str, Any]
+    store_ref: str | None = None
+
+
+def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> MonitoredModel:
+    """The model directory for ``model``; a :class:`UsageError` (exit 2) when it has no reference."""
+    store_ref = None
+    if model.startswith("models:/"):
+        from modelmill.registry.mlflow_registry import MlflowRegistry
+        from modelmill.tracking.mlflow_tracker import quiet_mlflow
+
+        quiet_mlflow()
+        registry = MlflowRegistry.for_workspace(ws, tracking_uri)
+        try:
+            path = registry.download(model, Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-")))
+        except UsageError as exc:
+            raise UsageError(
+                f"cannot resolve '{model}' ({exc}); promote a model first or pass --model"
+            ) from None
+    elif Path(model).is_dir():
+        path = Path(model)
+    else:
+        try:
+            version = ws.store.resolve(model)
+        except ModelmillError as exc:
+            raise UsageError(
+                f"no model '{model}': {exc}. Pass --model models:/NAME@ALIAS, NAME[:vN|:ALIAS] "
+                "or a model directory"
+            ) from None
+        path, store_ref = ws.store.path(version), version.ref
+    if not (path / "MLmodel").is_file():
+        raise UsageError(f"{model} is not an MLflow model directory (no MLmodel file at {path})")
+    if not reference_path(path).is_file():
+        raise UsageError(
+            f"model {model} has no drift reference (extras/reference.json): it was trained before "
+            "monitoring existed; retrain it with this version of modelmill (modelmill run)"
+        )
+    return MonitoredModel(model, path, read_reference(reference_path(path)), store_ref)
+
+
+def baseline_mae(model: MonitoredModel, ws: Any) -> tuple[float | None, str]:
+    """The model's test MAE and where it was found.
+
+    First the ``evaluation`` artifact whose candidate is this model (``test_mae`` in its
+    metadata, written by the evaluate step); else the validation MAE recorded in ``MLmodel``
+    metadata by the train step (``val_mae``), which is then named as such.
+    """
+    if model.store_ref is not None:
+        try:
+            evaluations = ws.store.versions("evaluation")
+        except ModelmillError:
+            evaluations = []
+        for version in reversed(evaluations):
+            meta = version.metadata or {}
+            if meta.get("candidate") == model.store_ref and meta.get("test_mae") is not None:
+                return float(meta["test_mae"]), f"test_mae of {version.ref} (evaluate step)"
+    doc = yaml.safe_load((model.path / "MLmodel").read_text()) or {}
+    val_mae = (doc.get("metadata") or {}).get("val_mae")
+    if val_mae is not None:
+        return float(val_mae), "val_mae in MLmodel metadata (validation MAE: no evaluation found)"
+    metrics = model.path / "extras" / "metrics.json"
+    if metrics.is_file():
+        value = json.loads(metrics.read_text()).get("metrics", {}).get("val_mae")
+        if value is not None:
+            return float(value), "val_mae in extras/metrics.json"
+    return None, "not recorded"
+
+
+def _read_one(path: str, name: str) -> pd.DataFrame:
+    if name.endswith(PARQUET):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def read_batch(source: str) -> pd.DataFrame:
+    """A CSV/Parquet file, a directory of Parquet files (a request log) or an fsspec URL."""
+    local = Path(source)
+    try:
+        if "://" not in source and not local.exists():
+            raise UsageError(f"input {source} does not exist")
+        if local.is_dir():
+            files = sorted(local.rglob("*.parquet")) + sorted(local.rglob("*.pq"))
+            if not files:
+                raise UsageError(f"input directory {source} holds no Parquet files")
+            return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return _read_one(source, source.lower())
+    except UsageError:
+        raise
+    except (OSError, ValueError, ImportError) as exc:
+        raise UsageError(f"input {source} could not be read as a table: {exc}") from None

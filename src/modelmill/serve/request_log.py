@@ -1,0 +1,215 @@
+"""The rolling Parquet request log of ``modelmill serve`` (``--log-requests``, off by default).
+
+Why this shape: the log is what ``modelmill monitor DIR`` and the retraining job read later,
+so each row is one validated listing (every signature column, ``null`` when not sent), its
+``prediction``, ``timestamp`` (UTC), ``model_name``, ``model_version`` and ``endpoint``, with
+one Arrow schema per model signature so ``pyarrow.dataset`` reads the directory as one table.
+The request path only appends references to the validated rows under a lock; a background
+thread turns them into Parquet part files (written to a hidden temp file, then renamed, so
+a reader never sees half a part) and deletes the oldest parts once the directory exceeds
+``max_bytes``. A failed write is logged and counted, and its rows dropped: logging never
+fails or slows a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelmill.serve.schema import Column
+
+log = logging.getLogger("modelmill.serve")
+
+PART_GLOB = "part-*.parquet"
+EXTRA_COLUMNS = ("prediction", "timestamp", "model_name", "model_version", "endpoint")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One successful request, as cheap to build as possible (converted in the flusher)."""
+
+    columns: tuple[Column, ...]
+    rows: Sequence[Any]  # validated pydantic rows (or plain dicts)
+    predictions: Sequence[float]
+    timestamp: float
+    model_name: str
+    model_version: str
+    endpoint: str
+
+
+def arrow_schema(columns: Sequence[Column]) -> Any:
+    """The Parquet schema for a model signature: stable for every part that model writes."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "double": pa.float64(),
+        "float": pa.float64(),
+        "long": pa.int64(),
+        "integer": pa.int64(),
+        "boolean": pa.bool_(),
+    }
+    fields = [pa.field(c.name, types[c.type]) for c in columns if c.name not in EXTRA_COLUMNS]
+    return pa.schema(
+        [
+            *fields,
+            pa.field("prediction", pa.float64()),
+            pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+            pa.field("model_name", pa.string()),
+            pa.field("model_version", pa.string()),
+            pa.field("endpoint", pa.string()),
+        ]
+    )
+
+
+class RequestLog:
+    """Buffer of served requests, flushed to rolling Parquet parts by a background thread."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int,
+        flush_rows: int = 1000,
+        flush_interval: float = 10.0,
+        metrics: Any = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.flush_rows = flush_rows
+        self.flush_interval = flush_interval
+        self.max_buffered = max(100_000, 10 * flush_rows)  # memory bound while writes keep failing
+        self.metrics = metrics  # ServiceMetrics (request_log_* counters) or None
+        self._buffer: list[_Entry] = []
+        self._buffered_rows = 0
+        self._lock = threading.Lock()  # guards the buffer; held only to append or swap it
+        self._write_lock = threading.Lock()  # one writer at a time (flusher vs. explicit flush)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+
+    # ------------------------------------------------------------------ request path
+    def append(self, model: Any, rows: Sequence[Any], predictions: Sequence[float], endpoint: str) -> None:
+        """Record one successful request of ``model`` (a ``LoadedModel``); O(1), never raises."""
+        t = model.target
+        entry = _Entry(tuple(model.columns), rows, predictions, time.time(), t.name, t.version, endpoint)
+        with self._lock:
+            if self._buffered_rows + len(rows) > self.max_buffered:
+                self._count("request_log_dropped", len(rows))
+                return
+            self._buffer.append(entry)
+            self._buffered_rows += len(rows)
+            full = self._buffered_rows >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ background
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="modelmill-request-log", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the flusher and write what is buffered (called on shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.flush()
+
+    def flush(self) -> int:
+        """Write the buffered rows as new part file(s); the number of rows written."""
+        with self._write_lock:
+            with self._lock:
+                entries, self._buffer, self._buffered_rows = self._buffer, [], 0
+            if not entries:
+                return 0
+            written = 0
+            for columns, group in _by_schema(entries).items():
+                count = sum(len(e.rows) for e in group)
+                try:
+                    self._write_part(columns, group)
+                    written += count
+                    self._count("request_log_rows", count)
+                except Exception as exc:
+                    log.error("request log: could not write %d rows to %s: %s", count, self.directory, exc)
+                    self._count("request_log_errors", 1)
+                    self._count("request_log_dropped", count)
+            try:
+                self._roll()
+            except OSError as exc:
+                log.error("request log: could not trim %s: %s", self.directory, exc)
+                self._count("request_log_errors", 1)
+            return written
+
+    def _write_part(self, columns: tuple[Column, ...], entries: list[_Entry]) -> Path:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = arrow_schema(columns)
+        data: dict[str, list[Any]] = {f.name: [] for f in schema}
+        features = [f.name for f in schema][: -len(EXTRA_COLUMNS)]
+        for e in entries:
+            stamp = datetime.fromtimestamp(e.timestamp, UTC)
+            for row in e.rows:
+                record = row.model_dump(by_alias=True) if hasattr(row, "model_dump") else row
+                for name in features:
+                    data[name].append(record.get(name))
+            n = len(e.rows)
+            data["prediction"].extend(float(v) for v in e.predictions)
+            data["timestamp"].extend([stamp] * n)
+            data["model_name"].extend([e.model_name] * n)
+            data["model_version"].extend([e.model_version] * n)
+            data["endpoint"].extend([e.endpoint] * n)
+        table = pa.Table.from_pydict(data, schema=schema)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{os.getpid()}-{self._seq:06d}.parquet"
+        final = self.directory / name
+        tmp = self.directory / f".{name}.tmp"  # hidden: pyarrow.dataset skips it
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return final
+
+    def _roll(self) -> None:
+        """Delete the oldest parts while the directory is over ``max_bytes`` (the newest stays)."""
+        if not self.directory.is_dir():
+            return
+        parts = sorted(self.directory.glob(PART_GLOB))  # names start with the UTC time: oldest first
+        sizes = [p.stat().st_size for p in parts]
+        total = sum(sizes)
+        for part, size in zip(parts[:-1], sizes[:-1], strict=True):
+            if total <= self.max_bytes:
+                break
+            part.unlink(missing_ok=True)
+            total -= size
+
+    def _count(self, name: str, amount: float) -> None:
+        counter = getattr(self.metrics, name, None)
+        if counter is not None:
+            counter.inc(amount)
+
+
+def _by_schema(entries: list[_Entry]) -> dict[tuple[Column, ...], list[_Entry]]:
+    """Entries grouped by signature: a hot swap to a new signature starts a new schema."""
+    groups: dict[tuple[Column, ...], list[_Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.columns, []).append(entry)
+    return groups
