@@ -90,6 +90,14 @@ def test_weekly_batches(trained: Path, tmp_path: Path) -> None:
     # without --fail-on-drift the same batch only reports
     assert _monitor(str(path))[0] == 0
 
+    # through the registry (the default --model form): the same test MAE as the baseline
+    args = ["monitor", str(path), "--actuals", str(actuals), "--model", "models:/nyc_rentals@prod"]
+    result = CliRunner().invoke(app, [*args, "--no-tracking", "--json"])
+    assert result.exit_code == 0, result.output
+    registry_quality = json.loads(result.stdout)["quality"]
+    assert registry_quality["baseline_source"] == quality["baseline_source"]
+    assert registry_quality["baseline_mae"] == quality["baseline_mae"]
+
 
 def test_request_log_directory_and_errors(trained: Path, tmp_path: Path) -> None:
     log = tmp_path / "requests"

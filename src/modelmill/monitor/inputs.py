@@ -42,8 +42,10 @@ def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> Monit
 
         quiet_mlflow()
         registry = MlflowRegistry.for_workspace(ws, tracking_uri)
-        try:
-            path = registry.download(model, Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-")))
+        try:  # the exact version the alias names now, and the store artifact it was registered from
+            found = registry.resolve(model)
+            path = registry.download(found.uri, Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-")))
+            store_ref = found.artifact
         except UsageError as exc:
             raise UsageError(
                 f"cannot resolve '{model}' ({exc}); promote a model first or pass --model"

@@ -156,12 +156,9 @@ class MlflowRegistry:
         except MlflowException:
             return None
 
-    def download(self, uri: str, dest: Path) -> Path:
-        """The model directory behind ``models:/NAME@ALIAS`` or ``models:/NAME/N``, fetched into
-        ``dest`` through this registry's own client (MLflow's process-wide URIs stay untouched).
-        Raises :class:`UsageError` when the URI or the version does not exist."""
-        import mlflow.artifacts
-
+    def resolve(self, uri: str) -> RegistryVersion:
+        """The version behind ``models:/NAME@ALIAS`` or ``models:/NAME/N``; a :class:`UsageError`
+        when the URI or the version does not exist."""
         match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))", uri)
         if match is None:
             raise UsageError(f"'{uri}': expected models:/NAME@ALIAS or models:/NAME/VERSION")
@@ -171,6 +168,15 @@ class MlflowRegistry:
             raise UsageError(
                 f"'{uri}' is not in the registry {self.tracking_uri}: no such model, alias or version"
             )
+        return found
+
+    def download(self, uri: str, dest: Path) -> Path:
+        """The model directory behind ``models:/NAME@ALIAS`` or ``models:/NAME/N`` (see
+        :meth:`resolve`), fetched into ``dest`` through this registry's own client (MLflow's
+        process-wide URIs stay untouched)."""
+        import mlflow.artifacts
+
+        found = self.resolve(uri)
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=found.source, dst_path=str(dest), tracking_uri=self.tracking_uri
         )
