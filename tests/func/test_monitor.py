@@ -4,6 +4,7 @@ drifted weekly batches, request-log Parquet directories, actuals and the exit co
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +63,12 @@ def test_reference_is_stored_with_the_model(trained: Path) -> None:
     assert (trained / "extras" / "reference.json").stat().st_size < 100_000
 
 
-def test_weekly_batches(trained: Path, tmp_path: Path) -> None:
+def test_weekly_batches(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     same = tmp_path / "week1.csv"
     generate_listings(1500, seed=101).to_csv(same, index=False)
     code, data = _monitor(str(same), "--fail-on-drift")
-    assert code == 0 and data["verdict"] == "ok", data
+    alarms = [(f["feature"], f["reasons"]) for f in data.get("features", []) if f["verdict"] != "ok"]
+    assert code == 0 and data["verdict"] == "ok", alarms
     assert data["predictions"].startswith("model")
 
     drifted = _drifted(seed=102)
@@ -92,8 +94,12 @@ def test_weekly_batches(trained: Path, tmp_path: Path) -> None:
 
     # through the registry (the default --model form): the same test MAE as the baseline
     args = ["monitor", str(path), "--actuals", str(actuals), "--model", "models:/nyc_rentals@prod"]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     result = CliRunner().invoke(app, [*args, "--no-tracking", "--json"])
     assert result.exit_code == 0, result.output
+    assert list(scratch.iterdir()) == []  # the registry download is removed
     registry_quality = json.loads(result.stdout)["quality"]
     assert registry_quality["baseline_source"] == quality["baseline_source"]
     assert registry_quality["baseline_mae"] == quality["baseline_mae"]

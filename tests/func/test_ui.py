@@ -106,7 +106,9 @@ def test_reports_are_served_from_the_store_and_traversal_is_404(client: TestClie
     v = Workspace(ws_root).store.resolve("data_check_report")
     ok = client.get(f"/reports/{v.name}/{v.version}/report.html")
     assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/html")
-    assert "<table" in ok.text and "default-src 'self'" in ok.headers["content-security-policy"]
+    csp = ok.headers["content-security-policy"]
+    assert "<table" in ok.text and "default-src 'self'" in csp
+    assert csp.startswith("sandbox;") and "script-src 'none'" in csp
     # every report version the pipeline stored (data_check's, the evaluation's, ...) opens as HTML
     store = Workspace(ws_root).store
     reports = [r for r in store.versions() if "report" in r.type or "report" in r.name]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelmill.validation.drift import Thresholds, compare, feature_drift, ks_test, psi, worst
+from modelmill.validation.drift import Thresholds, compare, feature_drift, worst
+from modelmill.validation.drift_tests import ks_test, psi
 from modelmill.validation.reference import build_reference, categorical_summary, numeric_summary
 
 LIMITS = Thresholds()
@@ -97,3 +98,35 @@ def test_compare_overall_is_the_worst() -> None:
     report = compare(reference, batch, rng.normal(130, 10, 1000))
     assert report.by_name()["prediction"].verdict == "drift" and report.verdict == "drift"
     assert worst(["ok", "warn"]) == "warn" and worst([]) == "ok"
+
+
+def test_ks_against_a_reference_with_repeated_values_matches_the_exact_test() -> None:
+    """A value repeated over many quantile levels (60% zeros, small counts) is a step of the
+    reference CDF; treating it as a ramp made same-distribution batches look shifted."""
+    from scipy.stats import ks_2samp
+
+    from modelmill.validation.drift_tests import ks_test
+    from modelmill.validation.reference import numeric_summary
+
+    rng = np.random.default_rng(0)
+    for draw in (
+        lambda n: np.where(rng.random(n) < 0.6, 0.0, rng.exponential(2, n)),
+        lambda n: rng.poisson(2, n).astype(float),
+    ):
+        reference, batch = draw(40_000), draw(100_000)
+        d, _ = ks_test(numeric_summary(reference)["quantiles"], batch, 40_000)
+        exact = ks_2samp(reference, batch).statistic
+        assert abs(d - exact) < 0.01 and d < 0.02, (d, exact)  # was 0.60 for the zeros
+
+
+def test_values_outside_the_reference_range_are_drift_even_for_a_constant_column() -> None:
+    from modelmill.validation.drift import Thresholds, feature_drift
+    from modelmill.validation.reference import numeric_summary
+
+    constant = numeric_summary(np.zeros(1000))
+    assert feature_drift("flag", constant, np.zeros(500), 1000, Thresholds()).verdict == "ok"
+    moved = feature_drift("flag", constant, np.full(500, 365.0), 1000, Thresholds())
+    assert moved.verdict == "drift" and moved.psi is not None and moved.psi > 1
+    rng = np.random.default_rng(1)
+    skewed = numeric_summary(np.where(rng.random(2000) < 0.92, 0, rng.integers(1, 10, 2000)).astype(float))
+    assert feature_drift("s", skewed, np.full(500, 1000.0), 2000, Thresholds()).verdict == "drift"

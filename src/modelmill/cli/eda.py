@@ -45,7 +45,7 @@ def _resolve(store: Any, ref: str) -> Any:
         return store.resolve(ref)
     except ArtifactNotFoundError as exc:
         raise ArtifactNotFoundError(
-            f"{exc}. Run `modelmill run` to produce sample.csv, or pick a table from "
+            f"{str(exc).rstrip('.')}. Run `modelmill run` to produce sample.csv, or pick a table from "
             "`modelmill artifacts list`."
         ) from None
 

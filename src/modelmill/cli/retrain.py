@@ -23,7 +23,7 @@ def retrain_command(
     """Ingest a batch, run the pipeline and promote only through the gate.
 
     Prints 'promoted <ref> (...)', 'kept prod <ref> (...)' (exit 0) or 'stopped by data
-    check: <reason>' (exit 1, nothing promoted).
+    check: <reason>' (exit 1, nothing promoted); another failing step exits 3 (2: bad input).
     """
     if schedule:
         from modelmill.lifecycle.schedule import schedule_text

@@ -24,12 +24,16 @@ Decision = Literal["promoted", "kept", "stopped"]
 DATA_STEPS = ("get_data", "basic_cleaning", "data_check")
 
 
-class RetrainFailed(ModelmillError):
-    """A step other than the data check failed: not a decision, an error (its step's exit code)."""
+FAILED_EXIT = 3  # a step failed (not a data-check stop, which is 1): a scheduler can tell them apart
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+
+class RetrainFailed(ModelmillError):
+    """A step failed for another reason than the data tests: not a decision, an error
+    (exit 2 for an input error, else :data:`FAILED_EXIT`)."""
+
+    def __init__(self, message: str, exit_code: int = FAILED_EXIT) -> None:
         super().__init__(message)
-        self.exit_code = exit_code or 1
+        self.exit_code = 2 if exit_code == 2 else FAILED_EXIT
 
 
 @dataclass
@@ -93,7 +97,7 @@ def _stopped(summary: RunSummary) -> RetrainResult | None:
     failed = next((s for s in summary.steps if s.status == "failed"), None)
     if failed is None:
         return None
-    if failed.name != "data_check":
+    if failed.name != "data_check" or not failed.error.startswith("DataCheckError"):
         where = "an input error" if failed.exit_code == 2 else "a failure"
         raise RetrainFailed(
             f"retrain run {summary.run_id} stopped by {where} in step '{failed.name}': {failed.error}",

@@ -57,7 +57,7 @@ def schedule_text() -> str:
     """The documentation ``retrain --schedule`` prints: a crontab line, then a workflow file."""
     return (
         "# The weekly retrain job. Exit codes: 0 promoted or kept prod, 1 stopped by the data check,\n"
-        "# 2 bad input/config. One decision line on stdout (add --json for a document).\n"
+        "# 2 bad input/config, 3 another step failed. One decision line on stdout (--json: a document).\n"
         "#\n"
         "# cron (crontab -e): every Monday at 06:00\n"
         f"{CRON_LINE}\n"

@@ -6,6 +6,7 @@ MLflow (a run named ``monitor`` in ``main.experiment_name``, like ``modelmill ed
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,17 @@ def run_monitor(
     """Compare ``source`` with the reference of ``model_uri`` (and its actuals, when given)."""
     batch = read_batch(source)
     model = resolve_model(model_uri, ws, tracking_uri)
+    try:
+        return _monitor(batch, source, model, ws, limits, actuals, time_col)
+    finally:  # a registry download is this call's own copy
+        if model.scratch is not None:
+            shutil.rmtree(model.scratch, ignore_errors=True)
+
+
+def _monitor(
+    batch: pd.DataFrame, source: str, model: MonitoredModel, ws: Any, limits: Thresholds,
+    actuals: str | None, time_col: str | None,
+) -> MonitorResult:  # fmt: skip
     absent = missing_columns(model.reference, batch)
     if absent:
         raise UsageError(f"input {source} lacks columns the model's reference has: {', '.join(absent)}")
@@ -94,7 +106,8 @@ def run_monitor(
         if time_col is None:
             time_col = next((c for c in TIME_COLUMNS if c in batch.columns), None)
         quality = model_quality(batch, predictions, read_actuals(actuals), baseline_mae(model, ws), time_col)
-    context = {"model": model.label, "model path": str(model.path), "input": source, "predictions": origin}
+    where = model.store_ref or (str(model.path) if model.scratch is None else model.label)
+    context = {"model": model.label, "model path": where, "input": source, "predictions": origin}
     page = drift_page(drift, model.reference, batch, predictions, context, quality)
     return MonitorResult(model, source, drift, page, origin, quality)
 

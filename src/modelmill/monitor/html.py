@@ -11,7 +11,8 @@ import pandas as pd
 from modelmill.monitor.quality import Quality
 from modelmill.reports import bar_chart, compare_histograms
 from modelmill.reports.layout import Report, card, definition_list, page, scroll, section, table
-from modelmill.validation.drift import DriftReport, category_counts, numeric_shares, numeric_values
+from modelmill.validation.drift import DriftReport
+from modelmill.validation.drift_tests import category_counts, numeric_shares, numeric_values
 
 BADGE = {"ok": "pass", "warn": "warn", "drift": "fail"}
 COLUMNS = (

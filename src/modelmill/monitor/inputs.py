@@ -8,6 +8,7 @@ MLflow registry, a model directory, or a store reference ``NAME[:vN|:ALIAS]``.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,22 +32,25 @@ class MonitoredModel:
     path: Path
     reference: dict[str, Any]
     store_ref: str | None = None
+    scratch: Path | None = None  # a registry download to remove when done (see run_monitor)
 
 
 def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> MonitoredModel:
     """The model directory for ``model``; a :class:`UsageError` (exit 2) when it has no reference."""
-    store_ref = None
+    store_ref, scratch = None, None
     if model.startswith("models:/"):
         from modelmill.registry.mlflow_registry import MlflowRegistry
         from modelmill.tracking.mlflow_tracker import quiet_mlflow
 
         quiet_mlflow()
         registry = MlflowRegistry.for_workspace(ws, tracking_uri)
+        scratch = Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-"))
         try:  # the exact version the alias names now, and the store artifact it was registered from
             found = registry.resolve(model)
-            path = registry.download(found.uri, Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-")))
+            path = registry.download(found.uri, scratch)
             store_ref = found.artifact
         except UsageError as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
             raise UsageError(
                 f"cannot resolve '{model}' ({exc}); promote a model first or pass --model"
             ) from None
@@ -61,6 +65,15 @@ def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> Monit
                 "or a model directory"
             ) from None
         path, store_ref = ws.store.path(version), version.ref
+    try:
+        return MonitoredModel(model, path, _reference_of(model, path), store_ref, scratch)
+    except BaseException:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _reference_of(model: str, path: Path) -> dict[str, Any]:
     if not (path / "MLmodel").is_file():
         raise UsageError(f"{model} is not an MLflow model directory (no MLmodel file at {path})")
     if not reference_path(path).is_file():
@@ -68,7 +81,7 @@ def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> Monit
             f"model {model} has no drift reference (extras/reference.json): it was trained before "
             "monitoring existed; retrain it with this version of modelmill (modelmill run)"
         )
-    return MonitoredModel(model, path, read_reference(reference_path(path)), store_ref)
+    return read_reference(reference_path(path))
 
 
 def baseline_mae(model: MonitoredModel, ws: Any) -> tuple[float | None, str]:
@@ -105,6 +118,14 @@ def _read_one(path: str, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _read_part(path: Path) -> pd.DataFrame | None:
+    """One part of a directory; ``None`` when it vanished (a live request log rolls over)."""
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        return None
+
+
 def read_batch(source: str) -> pd.DataFrame:
     """A CSV/Parquet file, a directory of Parquet files (a request log) or an fsspec URL."""
     local = Path(source)
@@ -115,7 +136,10 @@ def read_batch(source: str) -> pd.DataFrame:
             files = sorted(local.rglob("*.parquet")) + sorted(local.rglob("*.pq"))
             if not files:
                 raise UsageError(f"input directory {source} holds no Parquet files")
-            return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+            parts = [part for part in map(_read_part, files) if part is not None]
+            if not parts:
+                raise UsageError(f"input directory {source} holds no readable Parquet files")
+            return pd.concat(parts, ignore_index=True)
         return _read_one(source, source.lower())
     except UsageError:
         raise

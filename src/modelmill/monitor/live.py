@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelmill.validation.drift import (
+from modelmill.validation.drift_tests import (
     categorical_psi,
     category_counts,
     numeric_psi,

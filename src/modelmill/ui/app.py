@@ -26,7 +26,11 @@ from modelmill.ui import data, pages
 from modelmill.ui.html import esc, page, url
 
 # reports are our own files, but nothing they contain may reach out of the machine
-REPORT_CSP = "default-src 'self' data: 'unsafe-inline'; connect-src 'none'; form-action 'none'"
+# sandbox (an opaque origin) and no script: a stored page cannot drive the UI's own forms
+REPORT_CSP = (
+    "sandbox; default-src 'self' data: 'unsafe-inline'; script-src 'none'; connect-src 'none'; "
+    "form-action 'none'"
+)
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelmill.validation.reference import OTHER, as_dates, bin_index
+from modelmill.validation.drift_tests import (
+    UNSEEN,
+    categorical_psi,
+    category_counts,
+    chi_square,
+    ks_test,
+    numeric_psi,
+    numeric_values,
+)
 
-EPSILON = 1e-4
-UNSEEN = "__unseen__"
 ORDER = {"ok": 0, "warn": 1, "drift": 2}
 
 
@@ -74,122 +80,6 @@ class FeatureDrift:
         return asdict(self)
 
 
-def smoothed(shares: np.ndarray) -> np.ndarray:
-    """Shares floored at :data:`EPSILON` and renormalised (see the module docstring)."""
-    floored = np.maximum(np.asarray(shares, dtype=float), EPSILON)
-    return floored / floored.sum()
-
-
-def psi(expected: Any, actual: Any) -> float:
-    """Population stability index of two share vectors over the same bins."""
-    e, a = smoothed(np.asarray(expected, dtype=float)), smoothed(np.asarray(actual, dtype=float))
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def numeric_shares(summary: dict[str, Any], values: np.ndarray) -> np.ndarray:
-    """Shares of ``values`` (finite ones) in the reference bins."""
-    edges = np.asarray(summary["edges"], dtype=float)
-    counts = np.bincount(bin_index(edges, values), minlength=edges.size - 1).astype(float)
-    return counts / max(values.size, 1)
-
-
-def numeric_psi(summary: dict[str, Any], values: np.ndarray) -> float | None:
-    if not summary.get("edges") or values.size == 0:
-        return None
-    return psi(summary["shares"], numeric_shares(summary, values))
-
-
-def reference_cdf(quantiles: np.ndarray, x: np.ndarray, left: bool = False) -> np.ndarray:
-    """The reference CDF at ``x`` (``left``: just below ``x``), from its stored quantiles."""
-    levels = np.linspace(0.0, 1.0, quantiles.size)
-    knots, first = np.unique(quantiles, return_index=True)
-    last = quantiles.size - 1 - np.unique(quantiles[::-1], return_index=True)[1]
-    below = np.interp(x, knots, levels[first], left=0.0, right=1.0)
-    at = np.interp(x, knots, levels[last], left=0.0, right=1.0)
-    return below if left else at
-
-
-def ks_test(quantiles: Any, values: np.ndarray, reference_rows: int) -> tuple[float, float]:
-    """KS statistic and p-value of ``values`` against the reference quantiles."""
-    from scipy.stats import kstwobign
-
-    q = np.asarray(quantiles, dtype=float)
-    x = np.sort(values)
-    if x.size == 0 or q.size < 2:
-        return float("nan"), float("nan")
-    points = np.unique(x)
-    ecdf = np.searchsorted(x, points, side="right") / x.size
-    ecdf_left = np.searchsorted(x, points, side="left") / x.size
-    d = max(
-        float(np.max(np.abs(ecdf - reference_cdf(q, points)))),
-        float(np.max(np.abs(ecdf_left - reference_cdf(q, points, left=True)))),
-    )
-    n_eff = x.size * reference_rows / (x.size + reference_rows) if reference_rows else x.size
-    return d, float(kstwobign.sf(d * np.sqrt(n_eff)))
-
-
-def category_counts(summary: dict[str, Any], values: pd.Series) -> tuple[dict[str, float], dict[str, int]]:
-    """Counts per reference bin (top-K, ``__other__``, ``__unseen__``) and per unseen value."""
-    present = values.dropna().astype(str)
-    known = set(summary.get("known", []))
-    top = [k for k in summary["frequencies"] if k != OTHER]
-    counts = present.value_counts()
-    binned = {k: float(counts.get(k, 0)) for k in top}
-    binned[OTHER] = float(sum(v for k, v in counts.items() if k in known and k not in binned))
-    unseen = {str(k): int(v) for k, v in counts.items() if k not in known}
-    binned[UNSEEN] = float(sum(unseen.values()))
-    return binned, unseen
-
-
-def categorical_psi(summary: dict[str, Any], binned: dict[str, float]) -> float | None:
-    total = sum(binned.values())
-    if total == 0:
-        return None
-    return psi(expected_shares(summary, list(binned)), [v / total for v in binned.values()])
-
-
-def expected_shares(summary: dict[str, Any], keys: list[str]) -> list[float]:
-    """Reference shares of ``keys``; ``__unseen__`` gets the expected unseen rate."""
-    rate = float(summary.get("unseen_rate") or 0.0)
-    return [rate if k == UNSEEN else (1.0 - rate) * summary["frequencies"].get(k, 0.0) for k in keys]
-
-
-def chi_square(summary: dict[str, Any], binned: dict[str, float]) -> tuple[float, float]:
-    """Two-sample chi-square of the known values: batch counts against the reference's counts
-    (its shares times its rows), so a small reference is not taken as exact; columns with
-    fewer than 5 expected rows are pooled."""
-    from scipy.stats import chi2
-
-    keys = [k for k in binned if k != UNSEEN]
-    observed = np.array([binned[k] for k in keys])
-    present = float(summary.get("n") or 0) * (1.0 - float(summary.get("missing_rate") or 0.0))
-    reference = np.array([summary["frequencies"].get(k, 0.0) for k in keys]) * max(present, 1.0)
-    table = np.vstack([reference, observed])
-    if observed.sum() == 0 or reference.sum() == 0:
-        return float("nan"), float("nan")
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
-    sparse = expected.min(axis=0) < 5
-    if sparse.any():
-        table = np.column_stack([table[:, ~sparse], table[:, sparse].sum(axis=1)])
-        table = table[:, table.sum(axis=0) > 0]
-        expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    return statistic, float(chi2.sf(statistic, table.shape[1] - 1))
-
-
-def numeric_values(values: Any, kind: str) -> np.ndarray:
-    """Finite float values of a numeric, date or free-text (length) column."""
-    series = pd.Series(values)
-    if kind == "date":
-        series = as_dates(series)
-    elif kind == "text":
-        series = series.dropna().astype(str).str.len()
-    array = np.asarray(pd.to_numeric(series, errors="coerce"), dtype=float)
-    return array[np.isfinite(array)]
-
-
 def worst(verdicts: Any) -> str:
     """The worst of ``ok`` < ``warn`` < ``drift`` (``ok`` when empty)."""
     return max(verdicts, key=ORDER.__getitem__, default="ok")
@@ -229,7 +119,7 @@ def judge(result: FeatureDrift, limits: Thresholds) -> FeatureDrift:
     return result
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
@@ -245,7 +135,7 @@ def feature_drift(
     if kind == "categorical":
         binned, unseen = category_counts(summary, series)
         total = sum(binned.values())
-        result.psi = _finite(categorical_psi(summary, binned) or float("nan"))
+        result.psi = _finite(categorical_psi(summary, binned))
         statistic, p_value = chi_square(summary, binned)
         result.test, result.statistic, result.p_value = "chi2", _finite(statistic), _finite(p_value)
         result.unseen_share = round(binned[UNSEEN] / total, 6) if total else 0.0
@@ -254,7 +144,7 @@ def feature_drift(
     else:
         target = summary["length"] if kind == "text" else summary
         present = numeric_values(series, kind)
-        result.psi = _finite(numeric_psi(target, present) or float("nan"))
+        result.psi = _finite(numeric_psi(target, present))
         statistic, p_value = ks_test(target.get("quantiles", []), present, reference_rows)
         result.test, result.statistic, result.p_value = "ks", _finite(statistic), _finite(p_value)
     return judge(result, limits)
