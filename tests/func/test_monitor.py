@@ -16,14 +16,8 @@ import modelmill
 from modelmill.cli import app
 from modelmill.datasets import generate_listings
 
-FAST = [
-    "main.tracking=none",
-    "etl.demo_rows=1500",
-    "data_check.min_rows=200",
-    "modeling.random_forest.n_estimators=15",
-    "modeling.random_forest.criterion=squared_error",
-    "modeling.random_forest.oob_score=false",
-]
+from .test_weekly_retraining import FAST
+
 MODEL = "random_forest_export:prod"
 
 
