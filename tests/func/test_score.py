@@ -6,10 +6,7 @@ import csv
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from modelmill import Workspace
 from modelmill.cli import app
 from modelmill.datasets.nyc_demo import generate_listings
 from modelmill.registry.export import load_sklearn
+from tests.func.scoring import kill_after_chunks, train_small_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 MODEL = "random_forest_export"
@@ -36,16 +34,9 @@ BAD = {3: ("latitude", "abc", "latitude: not a number ('abc')"),
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A 5-tree forest on 1200 demo rows, and input files with a few bad rows."""
-    from modelmill.api import run
-
     root = tmp_path_factory.mktemp("score")
-    ws_path = root / "ws"
-    steps = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
-    summary = run([f"main.workspace={ws_path}", "etl.demo_rows=1200", "modeling.random_forest.n_estimators=5",
-                   "main.tracking=none", steps])  # fmt: skip
-    assert summary.status == "success", [r.error for r in summary.steps]
-    ws = Workspace(ws_path)
-    model_dir = ws.store.path(f"{MODEL}:latest")
+    model_dir = train_small_model(root / "ws")
+    ws = Workspace(root / "ws")
     frame = generate_listings(600, seed=5)
     good = frame.to_csv(index=False)
     rows = list(csv.reader(io.StringIO(good)))
@@ -135,16 +126,7 @@ def test_killed_job_leaves_no_output_and_resume_completes(trained: dict[str, Any
         "--chunk-rows",
         "20",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    manifest = Path(f"{out}.parts/manifest.json")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("chunks", 0) >= 3:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    manifest = kill_after_chunks(cmd, env, out, 3)
     assert not out.exists() and not Path(f"{out}.rejects.csv").exists()
     done = json.loads(manifest.read_text())["chunks"]
     assert 3 <= done < 30

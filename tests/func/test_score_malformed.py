@@ -6,10 +6,7 @@ import csv
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from modelmill.batch.model import load_estimator, locate_model
 from modelmill.batch.readers import CSV_BLOCK_ENV, iter_chunks, open_source
 from modelmill.cli import app
 from modelmill.datasets.nyc_demo import generate_listings
+from tests.func.scoring import kill_after_chunks, train_small_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 MODEL = "random_forest_export"
@@ -70,20 +68,13 @@ def build_input(frame: pd.DataFrame) -> tuple[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A 5-tree forest on 1200 demo rows and a CSV with malformed lines among 600 rows."""
-    from modelmill.api import run
-
     root = tmp_path_factory.mktemp("score_malformed")
-    ws_path = root / "ws"
-    steps = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
-    summary = run([f"main.workspace={ws_path}", "etl.demo_rows=1200", "modeling.random_forest.n_estimators=5",
-                   "main.tracking=none", steps])  # fmt: skip
-    assert summary.status == "success", [r.error for r in summary.steps]
-    ws = Workspace(ws_path)
+    model_dir = train_small_model(root / "ws")
+    ws = Workspace(root / "ws")
     frame = generate_listings(ROWS, seed=5)
     text, malformed = build_input(frame)
     (root / "in.csv").write_text(text)
-    return {"root": root, "ws": ws, "model_dir": str(ws.store.path(f"{MODEL}:latest")), "frame": frame,
-            "malformed": malformed}  # fmt: skip
+    return {"root": root, "ws": ws, "model_dir": str(model_dir), "frame": frame, "malformed": malformed}
 
 
 def mm(ws: Workspace, *args: str, code: int = 0) -> Any:
@@ -168,16 +159,7 @@ def test_killed_job_with_malformed_lines_resumes_exactly_once(
            "MODELMILL_HOME": str(ws.root)}  # fmt: skip
     cmd = [sys.executable, "-m", "modelmill", "score", str(src), str(out), "--model", model_dir,
            "--chunk-rows", "20"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    manifest = Path(f"{out}.parts/manifest.json")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("chunks", 0) >= 8:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    manifest = kill_after_chunks(cmd, env, out, 8)
     assert not out.exists()
     saved = json.loads(manifest.read_text())
     assert 8 <= saved["chunks"] < 30

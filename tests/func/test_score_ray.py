@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,9 +21,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from modelmill import Workspace
 from modelmill.cli import app
 from modelmill.datasets.nyc_demo import generate_listings
+from tests.func.scoring import kill_after_chunks, train_small_model
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores"),
@@ -58,15 +56,9 @@ def write_input(path: Path) -> None:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small trained model, the input and the local engine's outputs (reference)."""
-    from modelmill.api import run
-
     root = tmp_path_factory.mktemp("score_ray")
     ws = root / "ws"
-    steps = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
-    summary = run([f"main.workspace={ws}", "etl.demo_rows=1200", "modeling.random_forest.n_estimators=5",
-                   "main.tracking=none", steps])  # fmt: skip
-    assert summary.status == "success", [r.error for r in summary.steps]
-    model_dir = str(Workspace(ws).store.path("random_forest_export:latest"))
+    model_dir = str(train_small_model(ws))
     write_input(root / "in.csv")
     local = root / "local.parquet"
     result = mm(ws, str(root / "in.csv"), str(local), "--model", model_dir, "--chunk-rows", "50", "--json")
@@ -169,16 +161,7 @@ def test_ray_engine_matches_local_and_resumes(setup: dict[str, Any], local_ray: 
            "MODELMILL_HOME": str(ws)}  # fmt: skip
     cmd = [sys.executable, "-m", "modelmill", "score", str(src), str(killed), "--model", model_dir,
            "--chunk-rows", "20"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    manifest = Path(f"{killed}.parts/manifest.json")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("chunks", 0) >= 5:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    manifest = kill_after_chunks(cmd, env, killed, 5)
     saved = json.loads(manifest.read_text())
     assert not killed.exists() and 5 <= saved["chunks"] < 30
     result = mm(ws, str(src), str(killed), "--model", model_dir, "--chunk-rows", "50", "--engine", "ray",
