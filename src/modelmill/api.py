@@ -67,6 +67,8 @@ def make_tracker(
 
     ``parent_run_id`` nests the pipeline's MLflow run under another run (a sweep); such
     runs are logged at once, never by a detached process.
+    The tracking URI is checked first (``main.tracking_timeout`` seconds at most), so an
+    unusable one stops the run before any step, whether or not a step would run.
     """
     kind = str(cfg.main.get("tracking", "mlflow"))
     if kind == "none":
@@ -74,9 +76,12 @@ def make_tracker(
     if kind != "mlflow":
         raise ConfigError(f"main.tracking={kind!r}: expected 'mlflow' or 'none'")
     from modelmill.tracking.mlflow_tracker import MlflowTracker
+    from modelmill.tracking.preflight import DEFAULT_TIMEOUT_S, check_tracking_uri
 
+    uri = cfg.main.tracking_uri or ws.default_tracking_uri
+    check_tracking_uri(uri, _timeout(cfg.main.get("tracking_timeout", DEFAULT_TIMEOUT_S)))
     return MlflowTracker(
-        cfg.main.tracking_uri or ws.default_tracking_uri,
+        uri,
         str(cfg.main.experiment_name),
         ws.mlflow_artifact_root,
         defer_when_idle=bool(cfg.main.get("defer_cached_tracking", True)) and parent_run_id is None,
@@ -84,6 +89,16 @@ def make_tracker(
         parent_run_id=parent_run_id,
         tags=tags,
     )
+
+
+def _timeout(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(f"main.tracking_timeout={value!r}: expected a number of seconds above 0")
+    return seconds
 
 
 def run(
@@ -102,6 +117,7 @@ def run(
     """
     cfg = config_mod.compose(overrides, config_dir=config_dir)
     ws = open_workspace(cfg.main.workspace)
+    ws.require_writable()
     pipeline = load_pipeline(cfg)
     tracker = tracker or make_tracker(cfg, ws, parent_run_id=tracking_parent, tags=tracking_tags)
     executor = Executor(ws, tracker=tracker, reporter=reporter)

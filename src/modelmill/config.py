@@ -19,6 +19,16 @@ LIST_KEYS = ("main.steps",)
 PACKAGED = "pkg://modelmill.conf"
 
 
+def _one_line(text: str) -> str:
+    """Hydra's messages span lines ("Available options in 'model':\\n\\thist_gradient_boosting..."):
+    one line, with list items joined by commas."""
+    head, sep, rest = text.replace("\n\n", ". ").partition(":\n")
+    items = [line.strip() for line in rest.splitlines() if line.strip()]
+    if sep and items:
+        head = f"{' '.join(head.split())}: {', '.join(items)}"
+    return " ".join(head.split())
+
+
 def _parse(overrides: Sequence[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
@@ -26,7 +36,8 @@ def _parse(overrides: Sequence[str]) -> list[Any]:
     try:
         return list(OverridesParser.create().parse_overrides(list(overrides)))
     except OverrideParseException as exc:
-        raise ConfigError(f"bad override: {exc}. Expected KEY=VALUE in Hydra syntax.") from None
+        first = _one_line(str(exc).split("\nSee https://")[0])
+        raise ConfigError(f"bad override: {first}. Expected KEY=VALUE in Hydra syntax.") from None
 
 
 def normalize_overrides(overrides: Sequence[str]) -> list[str]:
@@ -75,7 +86,9 @@ def _group_options(groups: set[str]) -> dict[str, str]:
     return {option: group for group in sorted(groups) for option in loader.get_group_options(group)}
 
 
-def _unknown_key(key: str, known: list[str], groups: set[str], selected: Sequence[str]) -> ConfigError:
+def _unknown_key(
+    key: str, known: list[str], groups: set[str], selected: Sequence[str], fix: str = ""
+) -> ConfigError:
     close = difflib.get_close_matches(key, known + sorted(groups), n=3, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     options = _group_options(groups)
@@ -84,9 +97,8 @@ def _unknown_key(key: str, known: list[str], groups: set[str], selected: Sequenc
         group = options[option]
         hint = f" '{option}' is an option of config group '{group}': select it ({group}={option})."
     within = f" (with {' '.join(selected)})" if selected else ""
-    return ConfigError(
-        f"unknown config key '{key}'{within}.{hint} Use +{key}=VALUE to add a new key on purpose."
-    )
+    fix = fix or f"Use +{key}=VALUE to add a new key on purpose."
+    return ConfigError(f"unknown config key '{key}'{within}.{hint} {fix}")
 
 
 def _check_keys(base: Any, groups: set[str], overrides: Sequence[str], selected: Sequence[str] = ()) -> None:
@@ -109,6 +121,84 @@ def _packaged_fallback(config_dir: str | Path | None, overrides: Sequence[str]) 
     return [f"hydra.searchpath=[{PACKAGED}]"]
 
 
+def _primary_file(config_dir: str | Path, config_name: str) -> Path:
+    return Path(config_dir).absolute() / f"{config_name}.yaml"
+
+
+def _packaged_file() -> str:
+    from importlib import resources
+
+    return str(resources.files("modelmill.conf").joinpath("config.yaml"))
+
+
+def _read_primary(path: Path) -> dict[str, Any]:
+    """The user's primary config file as a mapping, or a :class:`ConfigError` naming the line."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"no {path.name} in {path.parent}: start from a copy of {_packaged_file()}")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        tabs = " (YAML indents with spaces, never tabs)" if "\t" in path.read_text(errors="replace") else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}{tabs}") from None
+    if doc is None:
+        raise ConfigError(f"{path} is empty: start from a copy of {_packaged_file()}")
+    if not isinstance(doc, dict):
+        kind = type(doc).__name__
+        raise ConfigError(f"{path} must be a mapping of sections (main:, etl:, ...), not a {kind}")
+    return doc
+
+
+def _file_keys(doc: dict[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in doc.items():
+        full = f"{prefix}{key}"
+        if not prefix and key in ("defaults", "hydra"):
+            continue
+        keys.append(full)
+        if isinstance(value, dict):
+            keys += _file_keys(value, f"{full}.")
+    return keys
+
+
+def _check_file(path: Path, doc: dict[str, Any], groups: set[str]) -> None:
+    """Every key written in the user's primary config file must be one modelmill knows.
+
+    The packaged ``config.yaml`` is the schema: a key it lacks is a typo or a leftover, refused
+    with close matches exactly like the same key on the command line. Keys under a config group
+    option (``modeling.<family>``) come from that option's own file and are not checked here.
+    """
+    known = _packaged_keys()
+    free = {f"modeling.{option}" for option in _group_options(groups)}
+    for key in _file_keys(doc):
+        if key in known or any(key == f or key.startswith(f"{f}.") for f in free):
+            continue
+        fix = f"Fix or remove it in {path} (the packaged {_packaged_file()} lists every key)."
+        raise _unknown_key(key, known, groups, (), fix)
+    if not isinstance(doc.get("main"), dict):  # other missing keys: packaged code reads them with defaults
+        raise ConfigError(f"{path} has no main section: copy it from {_packaged_file()}")
+
+
+def _packaged_keys() -> list[str]:
+    """Every key the packaged config and its model families define: the schema of a user file."""
+    from importlib import resources
+
+    import yaml
+
+    conf = resources.files("modelmill.conf")
+    keys = _file_keys(yaml.safe_load(conf.joinpath("config.yaml").read_text()))
+    for family in conf.joinpath("model").iterdir():
+        if family.name.endswith(".yaml"):  # '# @package modeling' files
+            keys += [f"modeling.{k}" for k in _file_keys(yaml.safe_load(family.read_text()) or {})]
+    return sorted(set(keys))
+
+
 def compose(
     overrides: Sequence[str] = (),
     *,
@@ -116,6 +206,7 @@ def compose(
     config_name: str = "config",
 ) -> Any:
     """The resolved-on-access ``DictConfig`` for these overrides."""
+    import yaml
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
     from hydra.errors import HydraException
@@ -124,6 +215,8 @@ def compose(
 
     overrides = normalize_overrides(overrides)
     fallback = _packaged_fallback(config_dir, overrides)
+    primary = _primary_file(config_dir, config_name) if config_dir else None
+    doc = _read_primary(primary) if primary else None  # YAML errors named before Hydra reads it
     init = (
         initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base=None)
         if config_dir
@@ -136,13 +229,17 @@ def compose(
             selected = _group_selections(groups, overrides)
             if selected:  # keys valid only with another option (modeling.hist_gradient_boosting.*)
                 base = hydra_compose(config_name, overrides=[*fallback, *selected], return_hydra_config=True)
+            if primary is not None and doc is not None:
+                _check_file(primary, doc, groups)
             _check_keys(base, groups, overrides, selected)
             cfg = hydra_compose(config_name, overrides=[*fallback, *overrides])
             OmegaConf.resolve(cfg)
             return cfg
+    except yaml.YAMLError as exc:  # a config group file (model/*.yaml) of the user's
+        raise ConfigError(f"a config file in {config_dir or PACKAGED} is not valid YAML: {exc}") from None
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         message = str(exc).split("\nConfig search path")[0].strip()  # Hydra's internals: noise here
-        raise ConfigError(f"invalid configuration: {message}") from None
+        raise ConfigError(f"invalid configuration: {_one_line(message)}") from None
 
 
 def to_yaml(cfg: Any) -> str:

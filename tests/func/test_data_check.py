@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import modelmill
@@ -25,6 +26,7 @@ from modelmill.datasets.io import read_listings, write_csv
 from modelmill.datasets.nyc_demo import generate_listings
 from modelmill.steps.basic_cleaning import clean
 from modelmill.validation import default_params
+from tests.conftest import REAL_SAMPLE
 
 NOTRACK = "main.tracking=none"
 DATA_STEPS = "main.steps=get_data,basic_cleaning,data_check"
@@ -57,17 +59,17 @@ def test_first_passing_sample_becomes_reference_then_later_samples_are_compared(
     assert store.resolve("clean_sample.csv:reference").ref == "clean_sample.csv:v0"
     report_dir = store.path("data_check_report")
     doc = json.loads((report_dir / "report.json").read_text())
-    assert doc["status"] == "passed" and doc["summary"]["total"] == 7 and doc["reference"] is None
+    assert doc["status"] == "passed" and doc["summary"]["total"] == 8 and doc["reference"] is None
     assert "clean_sample.csv:v0 passed every deterministic test and is now" in doc["notes"][0]
     assert "proper_boundaries" in (report_dir / "report.html").read_text()
-    assert first.metrics["tests_passed"] == 7 and first.metrics["tests_failed"] == 0
+    assert first.metrics["tests_passed"] == 8 and first.metrics["tests_failed"] == 0
 
     second = modelmill.run([NOTRACK, DATA_STEPS, "etl.demo_rows=2000", "etl.demo_seed=7"])
     assert second.status == "success", step_result(second, "data_check").error
     assert store.resolve("clean_sample.csv:reference").ref == "clean_sample.csv:v0"  # unchanged
     doc = json.loads((store.path("data_check_report") / "report.json").read_text())
     assert doc["sample"] == "clean_sample.csv:v1" and doc["reference"] == "clean_sample.csv:v0"
-    assert doc["summary"] == {"total": 16, "passed": 16, "failed": 0}
+    assert doc["summary"] == {"total": 17, "passed": 17, "failed": 0}
     assert 0 <= second.metrics["kl_divergence"] < 0.2
 
 
@@ -80,7 +82,7 @@ def test_listing_outside_the_box_fails_the_step_and_sets_no_reference(tmp_path: 
     assert summary.status == "failed"
     result = step_result(summary, "data_check")
     assert result.status == "failed" and result.outputs == []
-    assert result.error.startswith("DataCheckError: 1 of 7 data tests failed:")
+    assert result.error.startswith("DataCheckError: 1 of 8 data tests failed:")
     assert "proper_boundaries" in result.error and f"id {bad_id} (longitude=-80.5" in result.error
     assert "[-74.25, -73.5]" in result.error
     assert not store.exists("clean_sample.csv:reference") and not store.exists("data_check_report")
@@ -109,7 +111,7 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     bad = sample(tmp_path / "bad.csv", seed=2, price=(3, 999))
     ok = runner.invoke(app, ["check", "--csv", str(good), "--ref", str(ref)])
     assert ok.exit_code == 0, ok.output
-    assert "16 of 16 tests passed" in ok.stdout and "ks_availability_365" in ok.stdout
+    assert "17 of 17 tests passed" in ok.stdout and "ks_availability_365" in ok.stdout
     failed = runner.invoke(app, ["check", "--csv", str(bad), "--ref", str(ref), "--json"])
     assert failed.exit_code == 1
     doc = json.loads(failed.stdout)
@@ -137,11 +139,11 @@ def test_pytest_data_tests_by_package_name(tmp_path: Path) -> None:
     by_name = ["--pyargs", "modelmill.validation.data_tests"]  # the exact course command
     passed = _pytest(tmp_path, *by_name, "--csv", str(good), "--ref", str(ref))
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "16 passed" in passed.stdout
+    assert "17 passed" in passed.stdout
     failed = _pytest(tmp_path, *by_name, "--csv", str(bad), "--ref", str(ref), "--max-price", "600")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "FAILED" in failed.stdout and "test_ks[price]" in failed.stdout
-    assert "ks_price: distribution shifted" in failed.stdout and "1 failed, 15 passed" in failed.stdout
+    assert "ks_price: distribution shifted" in failed.stdout and "1 failed, 16 passed" in failed.stdout
 
 
 def test_pytest_data_tests_by_path_without_ref(tmp_path: Path) -> None:
@@ -151,5 +153,17 @@ def test_pytest_data_tests_by_path_without_ref(tmp_path: Path) -> None:
     good = sample(tmp_path / "good.csv", seed=2)
     result = _pytest(tmp_path, package.__path__[0], "--csv", str(good))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "7 passed, 9 errors" in result.stdout
+    assert "8 passed, 9 errors" in result.stdout
     assert "--ref is required: pytest --pyargs modelmill.validation.data_tests" in result.stdout
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_file(), reason="real NYC sample not available")
+def test_the_real_sample_passes_as_csv_and_as_typed_parquet(tmp_path: Path) -> None:
+    """The course's data, as shipped and converted to Parquet with proper types (a date column)."""
+    raw = pd.read_csv(REAL_SAMPLE)
+    parquet = tmp_path / "real.parquet"
+    raw.assign(last_review=pd.to_datetime(raw["last_review"])).to_parquet(parquet)
+    for source in (REAL_SAMPLE, parquet):  # the first sets the reference, the second is compared with it
+        summary = modelmill.run([NOTRACK, DATA_STEPS, f"etl.sample={source}"])
+        assert summary.status == "success", [s.error for s in summary.steps if s.error]
+    assert summary.metrics["tests_failed"] == 0 and summary.metrics["tests_passed"] == 17

@@ -286,3 +286,79 @@ def test_cli_promote_and_test(workspace: Workspace, put_model: Any, tmp_path: Pa
     assert local["model"] == v0.ref and local["n"] == 20 and local["r2"] > 0.5
     remote = json.loads(mm("test", "--model", f"models:/{NAME}@prod", "--json").stdout)
     assert remote["mae"] == pytest.approx(local["mae"])
+
+
+# --------------------------------------------------------------------------- broken and damaged models
+def registry_copy(registry: MlflowRegistry, version: int) -> Path:
+    """The registry's own copy of ``version`` (under the workspace's ``mlartifacts``)."""
+    from urllib.parse import unquote, urlparse
+
+    run_id = registry.get_version(NAME, version).run_id
+    return Path(unquote(urlparse(registry.client.get_run(run_id).info.artifact_uri).path)) / "model"
+
+
+def test_a_model_that_does_not_load_is_never_registered_or_promoted(
+    workspace: Workspace, put_model: Any, tmp_path: Path
+) -> None:
+    from modelmill.core.errors import BrokenModelError
+
+    good = put_model(0)
+    promote(workspace, good.ref, NAME)
+    broken_dir = tmp_path / "broken" / MODEL
+    shutil.copytree(workspace.store.path(good), broken_dir, copy_function=shutil.copyfile)
+    skops = broken_dir / "model.skops"
+    skops.write_bytes(skops.read_bytes()[:100])  # truncated
+    broken = workspace.store.put(broken_dir, MODEL, "model_export")
+    registry = MlflowRegistry.for_workspace(workspace)
+
+    with pytest.raises(BrokenModelError, match=rf"cannot promote {broken.ref}: .*does not load \(BadZipFile"):
+        promote(workspace, broken.ref, NAME)
+    put_evaluation(workspace.store, tmp_path, (broken.ref, 1.0), (good.ref, 33.1))  # better on paper
+    pipeline = Pipeline([
+        step("register", "modelmill.steps.register:run",
+             inputs=[Input("evaluation", external=True), Input(MODEL, external=True)],
+             outputs={"promotion": "promotion"},
+             params={"model_name": NAME, "metric": "mae", "min_improvement": 0.0,
+                     "experiment_name": "development", "tracking_uri": None}),
+    ])  # fmt: skip
+    summary = Executor(workspace, tracker=NullTracker(), reporter=PlainReporter(io.StringIO())).run(pipeline)
+    assert summary.steps[0].status == "failed" and "candidate refused" in str(summary.steps[0].error)
+    assert registry.find_version(NAME, broken.ref) is None  # never registered
+    assert registry.get_alias(NAME).version == 1  # type: ignore[union-attr]
+    assert workspace.store.resolve(f"{MODEL}:prod").ref == good.ref
+
+
+def test_a_damaged_registry_copy_is_refused_and_never_reused(workspace: Workspace, put_model: Any) -> None:
+    from modelmill.core.errors import IntegrityError
+    from modelmill.registry.references import open_model
+
+    v0 = put_model(0)
+    promote(workspace, v0.ref, NAME)
+    registry = MlflowRegistry.for_workspace(workspace)
+    (registry_copy(registry, 1) / "modelmill_variant.txt").write_text("0 but changed")
+    damaged = rf"registry copy of models:/{NAME}/1 is corrupted.*promote {v0.ref}"
+    with pytest.raises(IntegrityError, match=damaged), open_model(f"models:/{NAME}@prod", workspace):
+        pass
+    # the fix the message names: promote registers a fresh copy instead of reusing the damaged one
+    result = promote(workspace, v0.ref, NAME)
+    assert result.registered and result.registry_version.version == 2
+    with open_model(f"models:/{NAME}@prod", workspace) as model:
+        assert model.resolved.version == 2 and (model.path / "MLmodel").is_file()
+        downloaded = model.path
+    assert not downloaded.exists()  # the download lives as long as the with block
+
+
+def test_a_version_without_a_digest_loads_with_a_warning(
+    workspace: Workspace, put_model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelmill.registry.references import open_model
+
+    promote(workspace, put_model(0).ref, NAME)
+    registry = MlflowRegistry.for_workspace(workspace)
+    registry.client.delete_model_version_tag(NAME, "1", "modelmill.digest")  # as if registered elsewhere
+    with (
+        caplog.at_level("WARNING", logger="modelmill.registry"),
+        open_model(f"models:/{NAME}/1", workspace) as m,
+    ):
+        assert (m.path / "MLmodel").is_file()
+    assert f"models:/{NAME}/1 has no modelmill.digest tag" in caplog.text

@@ -171,3 +171,38 @@ def test_killed_job_with_malformed_lines_resumes_exactly_once(
     assert summary["rows_in"] == ROWS + len(trained["malformed"])
     assert summary["rows_malformed"] == len(trained["malformed"])
     check_outputs(trained, out)
+
+
+def test_rejects_name_physical_lines_after_multiline_fields_and_a_stray_quote(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """Names spanning lines shift every later line; a stray quote rejects only its own line."""
+    frame = trained["frame"].head(120).copy()
+    frame = frame.astype({"name": object, "minimum_nights": object})
+    for index in range(0, 120, 9):  # every 9th listing's name spans three lines
+        frame.loc[index, "name"] = f"Line one\nline two, with a comma\nline {index}"
+    frame.loc[50, "minimum_nights"] = "abc"  # a parsed row that fails validation
+    text = frame.to_csv(index=False, lineterminator="\n")
+    lines = text.splitlines(keepends=True)
+    starts, line = [], 2  # physical line where each data row starts
+    for index in range(120):
+        starts.append(line)
+        line += 3 if index % 9 == 0 else 1
+    stray_at = 80  # the stray quote goes in the middle of row 80's name: that row is lost
+    row_line = starts[stray_at]
+    broken = lines[row_line - 1].replace(",", ',"Cozy', 1)
+    lines[row_line - 1] = broken
+    src = tmp_path / "in.csv"
+    src.write_text("".join(lines))
+
+    out = tmp_path / "pred.parquet"
+    summary = json.loads(mm(trained["ws"], str(src), str(out), "--model", trained["model_dir"], "--json",
+                            "--chunk-rows", "16").stdout)  # fmt: skip
+    assert summary["rows_malformed"] == 1 and summary["rows_rejected"] == 2
+    good = frame.drop(index=[50, stray_at])
+    assert pd.read_parquet(out)["id"].tolist() == good["id"].tolist()  # the rows after it are scored
+    rejects = pd.read_csv(f"{out}.rejects.csv", dtype={"id": str}).sort_values("line")
+    assert rejects["line"].tolist() == [starts[50], row_line]
+    assert rejects["reason"].iloc[0].startswith("minimum_nights: not a number")
+    assert rejects["reason"].iloc[1].startswith(f"malformed CSV line {row_line}: unbalanced quote")
+    assert rejects["id"].iloc[1] == str(frame["id"].iloc[stray_at])

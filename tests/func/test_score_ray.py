@@ -170,3 +170,25 @@ def test_ray_engine_matches_local_and_resumes(setup: dict[str, Any], local_ray: 
     assert summary["resumed_from_row"] == saved["rows_in"] and summary["rows_in"] == ROWS + 2
     assert_same(killed, setup["local"], read=pd.read_csv)
     assert not manifest.parent.exists()
+
+
+def test_a_registry_model_is_removed_after_a_ray_job(
+    setup: dict[str, Any], local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from modelmill import Workspace
+    from modelmill.registry.promotion import promote
+
+    ws = setup["ws"]
+    promote(Workspace(ws), "random_forest_export:latest", "nyc_rentals", note="ray test")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the registry download goes
+    out = tmp_path / "ray.parquet"
+    result = mm(
+        ws, str(setup["root"] / "in.csv"), str(out), "--engine", "ray", "--chunk-rows", "50", "--json"
+    )
+    assert json.loads(result.stdout)["model"] == "models:/nyc_rentals@prod"
+    assert_same(out, setup["local"])
+    assert list(scratch.iterdir()) == []

@@ -21,6 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelmill import Workspace
+from modelmill.core.errors import BrokenModelError
+from modelmill.registry.mlflow_registry import MlflowRegistry
 from modelmill.registry.promotion import promote
 from modelmill.serve.app import create_app
 from modelmill.serve.settings import ServeSettings
@@ -220,8 +222,14 @@ def test_hot_swap_under_load_and_refusal_of_a_broken_version(
             promote(workspace, put_model(workspace, model_dir, tmp_path, "2").ref, NAME)
             wait_for(lambda: served_version(client) == "2")
             time.sleep(0.1)  # a few requests on the new version
-            # a corrupted version is refused: v2 keeps serving, /metadata says why
-            promote(workspace, put_model(workspace, model_dir, tmp_path, "3", corrupt=True).ref, NAME)
+            # promote refuses a corrupted model; moved there by hand in MLflow, the service
+            # refuses it too: v2 keeps serving, /metadata says why
+            broken = put_model(workspace, model_dir, tmp_path, "3", corrupt=True)
+            with pytest.raises(BrokenModelError, match="does not load"):
+                promote(workspace, broken.ref, NAME)
+            registry = MlflowRegistry.for_workspace(workspace)
+            version, _ = registry.register(NAME, broken, workspace.store.path(broken))
+            registry.set_alias(NAME, "prod", version.version)
             refused = wait_for(lambda: client.get("/metadata").json()["last_refused"])
         finally:
             stop.set()
@@ -246,3 +254,54 @@ def test_serve_help() -> None:
 def test_paths_are_not_model_specs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="paths are not accepted"):
         ServeSettings(model=str(tmp_path / "model"))
+
+
+def _registry_copy(ws: Workspace, version: int) -> Path:
+    from urllib.parse import unquote, urlparse
+
+    registry = MlflowRegistry.for_workspace(ws)
+    run_id = registry.get_version(NAME, version).run_id
+    return Path(unquote(urlparse(registry.client.get_run(run_id).info.artifact_uri).path)) / "model"
+
+
+def test_a_damaged_registry_copy_is_refused_with_the_reason_and_fallback_is_opt_in(
+    workspace: Workspace, model_dir: Path, tmp_path: Path
+) -> None:
+    promote(workspace, put_model(workspace, model_dir, tmp_path, "1").ref, NAME)
+    v2 = put_model(workspace, model_dir, tmp_path, "2")
+    promote(workspace, v2.ref, NAME)
+    (_registry_copy(workspace, 2) / "modelmill_variant.txt").write_text("changed")  # still loads
+
+    with TestClient(create_app(ServeSettings(workspace=workspace.root, poll_interval=FAST))) as client:
+        body = wait_for(lambda: (r := client.get("/ready")).json().get("error") and r)
+        assert body.status_code == 503 and "version 2) was refused: IntegrityError" in body.json()["error"]
+        assert "registry copy of models:/nyc_rentals/2 is corrupted" in body.json()["error"]
+        time.sleep(0.2)
+        assert client.get("/ready").status_code == 503  # no silent fallback
+
+    settings = ServeSettings(workspace=workspace.root, poll_interval=FAST, fallback=True)
+    with TestClient(create_app(settings)) as client:
+        wait_for(lambda: ready(client))
+        body = client.get("/ready").json()
+        assert body["model"] == {"name": NAME, "version": "1"}
+        assert body["fallback"]["wanted"]["version"] == "2" and "corrupted" in body["fallback"]["reason"]
+        assert client.get("/metadata").json()["fallback"] == body["fallback"]
+        assert client.post("/predict", json={}).json()["model"]["version"] == "1"
+        # the fix: a fresh registry copy of the same model (v3); the service swaps to it
+        promote(workspace, v2.ref, NAME)
+        wait_for(lambda: served_version(client) == "3")
+        assert "fallback" not in client.get("/ready").json()
+        assert client.get("/metadata").json()["fallback"] is None
+
+        # a damaged copy while serving: refused, v3 keeps serving
+        registry = MlflowRegistry.for_workspace(workspace)
+        v4 = put_model(workspace, model_dir, tmp_path, "4")
+        version, _ = registry.register(NAME, v4, workspace.store.path(v4))
+        (_registry_copy(workspace, version.version) / "model.skops").write_bytes(b"flipped")
+        registry.set_alias(NAME, "prod", version.version)
+        number = str(version.version)
+        refused = wait_for(
+            lambda: (r := client.get("/metadata").json()["last_refused"])["version"] == number and r
+        )
+        assert "IntegrityError" in refused["error"]
+        assert served_version(client) == "3" and ready(client)

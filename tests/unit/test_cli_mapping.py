@@ -239,14 +239,19 @@ def test_run_maps_modelmill_errors_to_exit_codes(
     assert not isinstance(result.exception, ModelmillError)  # handled, not propagated
 
 
-def test_unexpected_exception_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_exception_is_one_line_unless_debugging(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(overrides: Any = (), **kwargs: Any) -> RunSummary:
         raise RuntimeError("bug")
 
     monkeypatch.setattr(modelmill.api, "run", boom)
     result = _invoke("run")
-    assert result.exit_code != 0
-    assert isinstance(result.exception, RuntimeError)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: unexpected RuntimeError: bug (a modelmill bug: please report it with the traceback "
+        "that MODELMILL_DEBUG=1 prints)"
+    )
+    monkeypatch.setenv("MODELMILL_DEBUG", "1")
+    assert isinstance(_invoke("run").exception, RuntimeError)
 
 
 # ------------------------------------------------------------------- artifacts
@@ -323,7 +328,7 @@ def test_artifacts_put_requires_name_and_type(store: FakeStore, tmp_path: Path) 
 def test_artifacts_alias_sets_alias(store: FakeStore) -> None:
     result = _invoke("artifacts", "alias", "ref.csv:v3", "prod")
     assert result.exit_code == 0, result.output
-    assert store.calls == [("set_alias", ("ref.csv:v3", "prod"), {})]
+    assert store.calls == [("resolve", ("ref.csv:v3",), {}), ("set_alias", ("ref.csv:v3", "prod"), {})]
     assert "ref.csv:prod -> ref.csv:v3" in result.stdout
 
 

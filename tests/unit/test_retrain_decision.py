@@ -22,6 +22,13 @@ def test_failed_data_tests_are_a_stop_decision() -> None:
     assert result.line == "stopped by data check: 1 of 16 data tests failed: - ks_price"
 
 
+def test_column_types_failing_at_get_data_are_a_stop_decision() -> None:
+    """get_data tests the batch's column types as read (before its CSV copy loses them)."""
+    error = "DataCheckError: etl.sample='b.parquet' as read: column_dtypes: price is text holding numbers"
+    result = interpret(_summary("get_data", error), None)
+    assert result.decision == "stopped" and result.exit_code == 1 and "price is text" in result.line
+
+
 @pytest.mark.parametrize(
     ("step", "error", "code", "expected"),
     [

@@ -47,3 +47,16 @@ def test_other_config_keys_are_refused(tmp_path: Path, captured: dict[str, Any])
     result = _serve(tmp_path, "serve.no_such_key=1")
     assert result.exit_code == 2 and "no_such_key" in result.output
     assert "settings" not in captured
+
+
+def test_fallback_is_off_by_default_and_set_by_config_or_flag(
+    tmp_path: Path, captured: dict[str, Any]
+) -> None:
+    assert _serve(tmp_path).exit_code == 0
+    assert captured.pop("settings").fallback is False
+    assert _serve(tmp_path, "serve.fallback=true").exit_code == 0
+    assert captured.pop("settings").fallback is True
+    assert _serve(tmp_path, "--no-fallback", "serve.fallback=true").exit_code == 0
+    assert captured.pop("settings").fallback is False  # the flag wins
+    assert _serve(tmp_path, "--fallback").exit_code == 0
+    assert captured.pop("settings").fallback is True

@@ -62,7 +62,7 @@ def test_clean_demo_passes_every_deterministic_test() -> None:
     results = run_checks(demo(), PARAMS)
     assert [r.name for r in results] == [
         "column_names", "column_dtypes", "neighbourhood_groups", "proper_boundaries",
-        "price_range", "row_count", "unique_ids",
+        "price_range", "date_range", "row_count", "unique_ids",
     ]  # fmt: skip
     assert all(r.passed for r in results), failure_message(results)
 
@@ -78,7 +78,7 @@ def test_csv_roundtrip_with_str_dtype_and_all_missing_text_column(tmp_path: Path
     mixed = read.astype({"host_name": object})
     mixed.loc[4, "host_name"] = 42
     result = checks.check_dtypes(mixed)
-    assert not result.passed and "host_name is object, expected text" in result.message
+    assert not result.passed and "host_name is mixed (int, text), expected string" in result.message
     assert result.offending == [{"id": int(mixed.loc[4, "id"]), "host_name": 42}]
 
 
@@ -103,9 +103,9 @@ def test_dtypes_name_the_column_and_the_unparsable_values() -> None:
     frame["room_type"] = 1
     result = checks.check_dtypes(frame)
     assert not result.passed
-    assert "price is str, expected numeric" in result.message or "price is object" in result.message
-    assert "room_type is int64, expected text" in result.message
-    assert result.offending == [{"id": int(frame.loc[3, "id"]), "price": "cheap"}]
+    assert "price is text (values that are not numbers), expected float" in result.message
+    assert "room_type is integer, expected string" in result.message
+    assert {"id": int(frame.loc[3, "id"]), "price": "cheap"} in result.offending  # the non-number
     assert f"id {frame.loc[3, 'id']} (price='cheap')" in result.message
 
 
@@ -242,7 +242,7 @@ def test_report_json_and_html(tmp_path: Path) -> None:
     json_path, html_path = write_report(report, tmp_path / "out")
     doc = json.loads(json_path.read_text())
     assert doc["status"] == "failed" and doc["failed_tests"] == ["neighbourhood_groups"]
-    assert doc["summary"] == {"total": 16, "passed": 15, "failed": 1}
+    assert doc["summary"] == {"total": 17, "passed": 16, "failed": 1}
     assert doc["tests"][2]["offending"][0]["neighbourhood_group"] == "<script>alert(1)</script>"
     html = html_path.read_text()
     for result in results:
@@ -256,7 +256,7 @@ def test_failure_message_lists_each_failed_test() -> None:
     frame.loc[0, "price"] = 0
     frame.loc[1, "id"] = frame.loc[2, "id"]
     message = failure_message(run_checks(frame, PARAMS))
-    assert message.startswith("2 of 7 data tests failed:")
+    assert message.startswith("2 of 8 data tests failed:") and "\n" not in message
     assert "price_range" in message and f"id {frame.loc[0, 'id']} (price=0)" in message
     assert "unique_ids" in message
     assert failure_message(run_checks(demo(), PARAMS)) == ""
@@ -266,4 +266,81 @@ def test_default_params_come_from_config() -> None:
     assert PARAMS == {
         "min_price": 10.0, "max_price": 350.0, "longitude": [-74.25, -73.5], "latitude": [40.5, 41.2],
         "kl_threshold": 0.2, "ks_alpha": 0.05, "min_rows": 1000, "max_rows": 1_000_000,
+        "min_date": "2008-01-01", "max_date": "today",
     }  # fmt: skip
+
+
+# ------------------------------------------------------------------ declared types, dates
+def test_types_are_checked_as_read_from_a_typed_file(tmp_path: Path) -> None:
+    """The issue's batch: a Parquet file keeps numbers stored as text and an integer date."""
+    frame = demo().astype({"price": str, "minimum_nights": str})
+    frame["last_review"] = 12345
+    frame.to_parquet(tmp_path / "broken.parquet")
+    result = checks.check_dtypes(pd.read_parquet(tmp_path / "broken.parquet"))
+    assert not result.passed and result.statistic == 3
+    assert "price is text holding numbers, expected float" in result.message
+    assert "minimum_nights is text holding numbers, expected integer" in result.message
+    assert "store minimum_nights as integers, not text" in result.message
+    assert "last_review is integer, expected date" in result.message
+    assert "store last_review as dates or as %Y-%m-%d text" in result.message
+    # the same values through a CSV read back: digits are numbers there, the integer date is not a date
+    frame.to_csv(tmp_path / "broken.csv", index=False)
+    again = checks.check_dtypes(pd.read_csv(tmp_path / "broken.csv"))
+    assert "last_review is integer, expected date" in again.message and "price" not in again.message
+
+
+def test_the_declared_table_is_the_generators_columns() -> None:
+    assert checks.COLUMNS == COLUMNS  # modelmill.validation.schema.NYC_LISTINGS, in file order
+
+
+def test_typed_files_with_proper_types_pass(tmp_path: Path) -> None:
+    frame = demo()
+    frame["last_review"] = pd.to_datetime(frame["last_review"])  # a timestamp column
+    frame["room_type"] = frame["room_type"].astype("category")
+    frame["minimum_nights"] = frame["minimum_nights"].astype("Int64")
+    frame.to_parquet(tmp_path / "typed.parquet")
+    assert checks.check_dtypes(pd.read_parquet(tmp_path / "typed.parquet")).passed
+    as_dates = frame.assign(last_review=frame["last_review"].dt.date)  # datetime.date objects
+    assert checks.check_dtypes(as_dates).passed
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [
+        ("price", np.nan, "price is missing in 1 of"),
+        ("minimum_nights", 2.5, "minimum_nights is float with fractions (e.g. 2.5), expected integer"),
+        ("last_review", "21/05/2019", "last_review is text not in the date format %Y-%m-%d"),
+    ],
+)
+def test_declared_kind_and_nullability(column: str, value: object, fragment: str) -> None:
+    frame = demo().astype({column: object if isinstance(value, str) else float})
+    frame.loc[7, column] = value
+    result = checks.check_dtypes(frame)
+    assert not result.passed and fragment in result.message
+    assert result.offending[0]["id"] == int(frame.loc[7, "id"])
+    assert checks.check_dtypes(demo().assign(name=None, reviews_per_month=np.nan)).passed  # nullable
+
+
+@pytest.mark.parametrize("date", ["1999-12-31", "2999-01-01"])
+def test_dates_outside_the_declared_range_fail(date: str) -> None:
+    frame = demo()
+    frame.loc[[1, 2], "last_review"] = date
+    result = checks.check_date_range(frame, PARAMS["min_date"], PARAMS["max_date"])
+    assert not result.passed and result.n_offending == 2
+    assert f"id {frame.loc[1, 'id']} (last_review='{date}')" in result.message
+    assert "data_check.min_date/max_date" in result.message
+    assert checks.check_date_range(frame, "1990-01-01", "3000-01-01").passed
+    assert checks.check_date_range(demo(), "2008-01-01", "today").message == (
+        f"date_range: all {len(demo())} rows have last_review within [2008-01-01, today]"
+    )  # no date in the passing message: equal samples give equal reports on any day
+    assert "bad bound" in checks.check_date_range(frame, "soon", "today").message
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_file(), reason="real NYC sample not available")
+def test_real_sample_as_csv_and_typed_parquet_passes_every_test(tmp_path: Path) -> None:
+    raw = pd.read_csv(REAL_SAMPLE)
+    raw.assign(last_review=pd.to_datetime(raw["last_review"])).to_parquet(tmp_path / "real.parquet")
+    for read in (raw, pd.read_parquet(tmp_path / "real.parquet")):
+        assert checks.check_dtypes(read).passed and checks.check_column_names(read).passed
+        results = run_checks(clean(read, PARAMS)[0], PARAMS)
+        assert all(r.passed for r in results), failure_message(results)

@@ -1,24 +1,24 @@
 """Find the model to score with and read its input signature (from ``MLmodel``, no mlflow import).
 
-``--model`` accepts three forms:
-
-* ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``): the workspace's MLflow registry
-  (``sqlite:///<workspace>/mlflow.db``) unless ``tracking_uri`` names another;
-* a directory holding an ``MLmodel`` file;
-* an artifact reference ``NAME[:vN|:ALIAS]`` in the workspace's store.
+``--model`` is resolved by :mod:`modelmill.registry.references` (the one resolver every
+command uses): ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION`` from the registry (a
+temporary, verified download), a store reference ``NAME[:vN|:ALIAS]`` or a model directory.
+A :class:`LoadedModel` owns a registry download: use it in a ``with`` block (or ``close()``
+it) so no copy is left behind, whatever happens to the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import yaml
 
-from modelmill.core.errors import ArtifactNotFoundError, ModelmillError, UsageError
+from modelmill.core.errors import UsageError
 from modelmill.store.workspace import Workspace
 
 # Signature types the validator knows how to check; anything else is passed through as read.
@@ -49,6 +49,19 @@ class LoadedModel:
     identity: str  # model_uuid (or path): a resumed job must use the same model
     columns: list[ColumnSpec]
     estimator: Any = None
+    files: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def close(self) -> None:
+        """Remove the registry download, if ``path`` is one (idempotent)."""
+        self.files.close()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
@@ -76,40 +89,19 @@ def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
     return columns, str(doc.get("model_uuid") or model_dir)
 
 
-def _registry_path(uri: str, ws: Workspace, tracking_uri: str | None) -> Path:
-    from modelmill.registry.mlflow_registry import MlflowRegistry
-    from modelmill.tracking.mlflow_tracker import quiet_mlflow
-
-    quiet_mlflow()
-    registry = MlflowRegistry.for_workspace(ws, tracking_uri)
-    try:  # a temporary copy for this job, like MLflow's own download
-        return registry.download(uri, Path(tempfile.mkdtemp(prefix="modelmill-score-model-")))
-    except UsageError as exc:
-        raise ModelLoadError(
-            f"cannot resolve '{uri}' ({exc}); promote a model first "
-            "(modelmill promote random_forest_export:vN) or pass --model NAME:vN / a model directory"
-        ) from None
-
-
 def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> LoadedModel:
-    """Resolve ``model`` to a local model directory and its signature (does not load it yet)."""
-    if model.startswith("models:/"):
-        path, label = _registry_path(model, ws, tracking_uri), model
-    elif Path(model).is_dir():
-        path, label = Path(model), str(model)
-    else:
-        try:
-            version = ws.store.resolve(model)
-        except ModelmillError as exc:
-            if isinstance(exc, (ArtifactNotFoundError, UsageError)):
-                raise ModelLoadError(
-                    f"no model '{model}': {exc}. Pass --model models:/NAME@ALIAS, NAME[:vN|:ALIAS] "
-                    "from the store (modelmill artifacts list) or a model directory"
-                ) from None
-            raise
-        path, label = ws.store.path(version), version.ref
-    columns, identity = read_signature(path)
-    return LoadedModel(label=label, path=path, identity=identity, columns=columns)
+    """Resolve ``model`` to a local, verified model directory and its signature (does not load
+    it yet). A ``models:/`` download lasts until the result is closed."""
+    from modelmill.registry.references import open_model
+
+    files = contextlib.ExitStack()
+    try:
+        local = files.enter_context(open_model(model, ws, tracking_uri))
+        columns, identity = read_signature(local.path)
+    except BaseException:
+        files.close()
+        raise
+    return LoadedModel(label=local.label, path=local.path, identity=identity, columns=columns, files=files)
 
 
 def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | None = None) -> Any:
@@ -117,6 +109,7 @@ def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | Non
     scikit-learn pipeline (``runtime``: ``auto``, ``onnx`` or ``sklearn``; see
     ``modelmill.registry.predictor``). The result has ``predict(frame) -> array``, ``runtime``
     and ``reason`` (why not ONNX)."""
+    from modelmill.registry.checks import why
     from modelmill.registry.predictor import load_predictor
 
     try:
@@ -125,7 +118,7 @@ def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | Non
         raise
     except Exception as exc:  # any failure here means an unreadable model
         raise ModelLoadError(
-            f"cannot load the model at {model.path} ({type(exc).__name__}: {exc}); "
+            f"cannot load the model {model.label} ({why(exc)}); "
             "re-export it with the train step or pick another --model"
         ) from None
     return model.estimator

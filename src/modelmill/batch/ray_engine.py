@@ -205,7 +205,8 @@ def _run_window(
             valid = part.column(REASON).is_null()
             good, bad = part.filter(valid), part.filter(pc.invert(valid))
             out = pa.table([good.column(ID), good.column(PREDICTION)], schema=job.schema)
-            columns = [bad.column(ROW), bad.column(RAW_ID), bad.column(REASON)]
+            no_line = pa.nulls(bad.num_rows, pa.int64())  # filled in by the scorer from the chunk
+            columns = [bad.column(ROW), no_line, bad.column(RAW_ID), bad.column(REASON)]
             rejects = pa.table(columns, schema=REJECT_SCHEMA)
         stage(chunk, out, rejects)
 

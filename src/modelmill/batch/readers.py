@@ -9,8 +9,15 @@ A CSV line with the wrong number of fields (a "malformed line") is not a row: py
 ``invalid_row_handler`` records it and parsing goes on. Each :class:`Chunk` carries the
 malformed lines met since the previous chunk (file order); lines met after the last row come
 in a final chunk with no rows. The CSV is parsed serially (``use_threads=False``) so the
-handler sees lines in file order, with their line numbers: a resumed job drops the first
-``skip_malformed`` of them (those already in the rejects), whatever chunk size either run used.
+handler sees lines in file order: a resumed job drops the first ``skip_malformed`` of them
+(those already in the rejects), whatever chunk size either run used.
+
+pyarrow reads the CSV through a :class:`~modelmill.batch.csvframe.Framer`, so line numbers are
+the file's physical lines (1-based, header = line 1) even after quoted fields holding line
+breaks or blank lines, for malformed lines and parsed rows alike (:meth:`Chunk.lines`); and a
+stray quote still open after :data:`~modelmill.batch.csvframe.MAX_RECORD_LINES` lines (or
+closed by the next field's opening quote) rejects only the line where it opened: the rows
+after it are read.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 
+from modelmill.batch.csvframe import MAX_RECORD_BYTES, Framer
+from modelmill.batch.csvlines import LineNumbers
 from modelmill.core.errors import UsageError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
@@ -77,8 +87,11 @@ def open_source(url: str) -> Source:
 
 
 def _csv_header(source: Source) -> list[str]:
-    with source.fs.open(source.path, "rb", compression="infer") as handle:
-        first = io.TextIOWrapper(handle, encoding="utf-8", newline="").readline()
+    try:
+        with source.fs.open(source.path, "rb", compression="infer") as handle:
+            first = io.TextIOWrapper(handle, encoding="utf-8", newline="").readline()
+    except UnicodeDecodeError:
+        raise UsageError(f"input '{source.url}' is not UTF-8 text: save the CSV as UTF-8") from None
     delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
     return next(csv.reader([first], delimiter=delimiter), [])
 
@@ -105,16 +118,21 @@ def total_rows(source: Source) -> int | None:
 
 @dataclass(frozen=True)
 class MalformedLine:
-    """A CSV line pyarrow could not split into the header's number of fields."""
+    """A CSV record pyarrow could not split into the header's number of fields, or a stray quote.
 
-    line: int | None  # physical line number in the file (1 = header), when pyarrow knows it
+    ``line`` is the physical line in the file (1 = header) where the record starts, or for a
+    stray quote the line where it opened; ``problem`` replaces the field counts in the reason.
+    """
+
+    line: int | None
     expected: int
-    actual: int
+    actual: int | None
     text: str | None
+    problem: str | None = None
 
     def reason(self, max_text: int = 500) -> str:
         where = f"malformed CSV line {self.line}" if self.line is not None else "malformed CSV line"
-        reason = f"{where}: expected {self.expected} fields, got {self.actual}"
+        reason = f"{where}: {self.problem or f'expected {self.expected} fields, got {self.actual}'}"
         if self.text is not None:
             text = self.text if len(self.text) <= max_text else self.text[:max_text] + "..."
             reason += f": {text!r}"
@@ -123,44 +141,73 @@ class MalformedLine:
 
 @dataclass
 class Chunk:
-    """Up to ``chunk_rows`` parsed rows and the malformed lines attributed to them."""
+    """Up to ``chunk_rows`` parsed rows and the malformed lines attributed to them.
+
+    ``first_row`` is the index of the first row among all rows parsed from the file (0-based,
+    malformed lines excluded); ``line_numbers`` maps rows to physical lines (CSV only).
+    """
 
     table: pa.Table
     malformed: list[MalformedLine] = field(default_factory=list)
+    first_row: int = 0
+    line_numbers: LineNumbers | None = None
 
     @property
     def rows_in(self) -> int:
         """Input records this chunk accounts for: parsed rows plus malformed lines."""
         return self.table.num_rows + len(self.malformed)
 
+    def lines(self, rows: Any) -> np.ndarray | None:
+        """Physical lines (1 = header) of rows given by their index among all parsed rows; CSV only."""
+        if self.line_numbers is None:
+            return None
+        return self.line_numbers.rows(np.asarray(rows, dtype="int64"))
+
 
 def _csv_batches(
-    source: Source, columns: list[str], on_malformed: Callable[[MalformedLine], None]
+    source: Source, columns: list[str], on_malformed: Callable[[MalformedLine], None], lines: LineNumbers
 ) -> Iterator[pa.RecordBatch]:
     from pyarrow import csv as pacsv
 
+    delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
+    width = len(_csv_header(source))
+    framer: Framer | None = None
+
     def handler(row: Any) -> str:
         number = row.number if row.number is not None and row.number >= 0 else None
-        on_malformed(MalformedLine(number, int(row.expected_columns), int(row.actual_columns), row.text))
+        if number is not None:
+            lines.invalid(number)
+        event = framer.event(row.text) if framer is not None else None
+        where = lines.physical(number) if number is not None else None
+        if event is None:
+            on_malformed(MalformedLine(where, int(row.expected_columns), int(row.actual_columns), row.text))
+        elif event.kind == "runaway":
+            line = where + event.opened if where is not None else None
+            on_malformed(MalformedLine(line, int(row.expected_columns), None, event.text, event.problem))
+        if event is not None and number is not None:
+            lines.event(number, event)
         return "skip"
 
-    delimiter = "\t" if source.url.lower().endswith(".tsv") else ","
     block = int(os.environ.get(CSV_BLOCK_ENV) or CSV_BLOCK_BYTES)
     with source.fs.open(source.path, "rb", compression="infer") as handle:
-        reader = pacsv.open_csv(
-            handle,
-            # serial: the handler then runs in file order, knows line numbers, never parses ahead
-            read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in columns},
-                include_columns=columns,
-                strings_can_be_null=True,
-            ),
-        )
-        yield from reader
+        framer = Framer(handle, width, delimiter, max_bytes=min(MAX_RECORD_BYTES, max(block // 2, 1)))
+        try:
+            reader = pacsv.open_csv(
+                framer,
+                # serial: the handler then runs in file order, knows record numbers, never parses ahead
+                read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in columns},
+                    include_columns=columns,
+                    strings_can_be_null=True,
+                ),
+            )
+            yield from reader
+        except pa.ArrowInvalid as exc:  # not UTF-8, a line longer than a block, ...
+            raise UsageError(f"input '{source.url}' could not be read as CSV: {exc}") from None
 
 
 def _parquet_batches(source: Source, columns: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
@@ -194,10 +241,12 @@ def iter_chunks(
         met.clear()
         return lines
 
-    if source.format == "csv":
-        batches = _csv_batches(source, columns, met.append)
+    line_numbers = LineNumbers() if source.format == "csv" else None
+    if line_numbers is not None:
+        batches = _csv_batches(source, columns, met.append, line_numbers)
     else:
         batches = _parquet_batches(source, columns, chunk_rows)
+    first = skip_rows  # index of the next row to yield among all parsed rows
     pending: list[pa.RecordBatch] = []
     held = 0
     schema: pa.Schema | None = None
@@ -212,13 +261,15 @@ def iter_chunks(
         held += batch.num_rows
         while held >= chunk_rows:
             table = pa.Table.from_batches(pending)
-            yield Chunk(table.slice(0, chunk_rows).combine_chunks(), take())
+            yield Chunk(table.slice(0, chunk_rows).combine_chunks(), take(), first, line_numbers)
+            first += chunk_rows
             rest = table.slice(chunk_rows)
             pending, held = rest.to_batches(), rest.num_rows
     if held:
-        yield Chunk(pa.Table.from_batches(pending).combine_chunks(), take())
+        yield Chunk(pa.Table.from_batches(pending).combine_chunks(), take(), first, line_numbers)
+        first += held
     rest_lines = take()
     if rest_lines:
         if schema is None:
             schema = pa.schema([(name, pa.string()) for name in columns])
-        yield Chunk(schema.empty_table(), rest_lines)
+        yield Chunk(schema.empty_table(), rest_lines, first, line_numbers)

@@ -30,7 +30,7 @@ from modelmill.batch.chunks import PreparedChunk, finish_chunk, prepare_chunk
 from modelmill.batch.model import INTEGER_TYPES, LoadedModel, load_estimator, locate_model
 from modelmill.batch.prefetch import prefetched
 from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, open_source, total_rows
-from modelmill.batch.validate import malformed_rejects
+from modelmill.batch.validate import malformed_rejects, with_lines
 from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
 from modelmill.registry.predictor import RUNTIMES
@@ -186,7 +186,8 @@ def prepare(
     tracking_uri: str | None,
     runtime: str = "auto",
 ) -> Job:
-    """Check everything a user can get wrong and resolve the model (without loading it)."""
+    """Check everything a user can get wrong and resolve the model (without loading it); the
+    job's model must be closed (``with job.model``) to remove a registry download."""
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
     if runtime not in RUNTIMES:
@@ -198,10 +199,14 @@ def prepare(
     if id_col not in names:
         raise UsageError(f"input '{input_url}' has no id column '{id_col}' (columns: {', '.join(names)}); "
                          "pass --id-col NAME")  # fmt: skip
-    loaded = locate_model(model, workspace, tracking_uri)
-    wanted = [c.name for c in loaded.columns if c.name in names]
-    read_cols = wanted + ([id_col] if id_col not in wanted else [])
-    schema = pa.schema([(id_col, _id_type(loaded, id_col)), ("prediction", pa.float64())])
+    loaded = locate_model(model, workspace, tracking_uri)  # the caller closes it (a registry download)
+    try:
+        wanted = [c.name for c in loaded.columns if c.name in names]
+        read_cols = wanted + ([id_col] if id_col not in wanted else [])
+        schema = pa.schema([(id_col, _id_type(loaded, id_col)), ("prediction", pa.float64())])
+    except BaseException:
+        loaded.close()
+        raise
     delimiter = "\t" if input_url.lower().endswith(".tsv") else ","
     return Job(input_url=input_url, output_url=output_url, rejects_url=rejects_url, source=source,
                staging=staging, model=loaded, id_col=id_col, read_cols=read_cols, schema=schema,
@@ -263,7 +268,7 @@ def score(
     job = prepare(input_url, output_url, model=model, chunk_rows=chunk_rows, id_col=id_col,
                   rejects_url=rejects_url, workspace=workspace or Workspace(),
                   tracking_uri=tracking_uri, runtime=runtime)  # fmt: skip
-    with contextlib.ExitStack() as stack:
+    with job.model, contextlib.ExitStack() as stack:  # a registry download ends with the job
         runner: Runner = _local_runner
         if engine == "ray":  # connected before anything is written: a Ray that fails leaves no trace
             from modelmill.batch.ray_engine import ray_runner
@@ -283,6 +288,7 @@ def _run(job: Job, runner: Runner, resume: bool, progress: Reporter | None, note
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
 
     def stage(chunk: Chunk, out: pa.Table, rejects: pa.Table) -> None:
+        rejects = with_lines(rejects, chunk)  # physical lines of the rejected rows (CSV)
         if chunk.malformed:
             rejects = pa.concat_tables([rejects, job.malformed_rejects(chunk)])
         staging.add_chunk(state, out, rejects, chunk.rows_in, len(chunk.malformed))

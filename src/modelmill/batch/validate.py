@@ -14,6 +14,10 @@ except to build the reason text of rejected rows.
 A malformed CSV line (wrong number of fields, never parsed into a row) is rejected by
 :func:`malformed_rejects`: no ``row`` (it is not one of the parsed rows ``row`` counts), the
 id when the line has a field at the id column's place, the line number and text in ``reason``.
+
+Every reject of a CSV input carries ``line``, the physical line of the file where its record
+starts (1-based, header = line 1; for a stray quote, the line where it opened): filled in for
+parsed rows by :func:`with_lines` from the chunk they came from. Parquet inputs have no lines.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelmill.batch.model import FLOAT_TYPES, INTEGER_TYPES, TEXT_TYPES, ColumnSpec
-from modelmill.batch.readers import MalformedLine
+from modelmill.batch.readers import Chunk, MalformedLine
 
-REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+REJECT_SCHEMA = pa.schema(
+    [("row", pa.int64()), ("line", pa.int64()), ("id", pa.string()), ("reason", pa.string())]
+)
 
 
 @dataclass
@@ -123,6 +129,7 @@ def check_chunk(table: pa.Table, columns: list[ColumnSpec], id_col: str, first_r
     rejects = pa.table(
         {
             "row": pa.array(first_row + bad_idx, pa.int64()),
+            "line": pa.nulls(len(bad_idx), pa.int64()),
             "id": pa.array(raw_ids.iloc[bad_idx].astype(object).to_numpy(), pa.string()),
             "reason": pa.array(reasons.text[bad_idx], pa.string()),
         },
@@ -150,8 +157,21 @@ def malformed_rejects(lines: Sequence[MalformedLine], id_index: int | None, deli
     return pa.table(
         {
             "row": pa.nulls(len(lines), pa.int64()),
+            "line": pa.array([line.line for line in lines], pa.int64()),
             "id": pa.array([_field(line.text, id_index, delimiter) for line in lines], pa.string()),
             "reason": pa.array([line.reason() for line in lines], pa.string()),
         },
         schema=REJECT_SCHEMA,
     )
+
+
+def with_lines(rejects: pa.Table, chunk: Chunk) -> pa.Table:
+    """``rejects`` of parsed rows of ``chunk`` with their physical ``line`` (CSV inputs; else unchanged)."""
+    rows = rejects.column("row")
+    if not rejects.num_rows or chunk.line_numbers is None or rows.null_count == rejects.num_rows:
+        return rejects
+    known = pc.fill_null(rows, -1).to_numpy()
+    lines = chunk.lines(np.where(known >= 0, known, 0))
+    assert lines is not None
+    column = pa.array(lines, pa.int64(), mask=known < 0)
+    return rejects.set_column(rejects.schema.get_field_index("line"), "line", column)

@@ -15,10 +15,12 @@ killed job never leaves an ``OUTPUT``; ``--resume`` continues from the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import fsspec
@@ -67,15 +69,13 @@ class Staging:
 
     # ----------------------------------------------------------------- manifest
     def _write_bytes(self, path: str, data: bytes) -> None:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with self.fs.open(tmp, "wb") as handle:
-            handle.write(data)
-        self.fs.mv(tmp, path)
+        _atomic_write(self.fs, path, lambda handle: handle.write(data))
 
     def start(self, job: dict[str, Any], resume: bool) -> tuple[Progress, str | None]:
         """A fresh or resumed :class:`Progress` and a note for the user (or ``None``)."""
         manifest = f"{self.dir}/{MANIFEST}"
         note = None
+        self.remove_stale_temporaries()
         if self.fs.exists(manifest):
             if resume:
                 saved = json.loads(self.fs.cat_file(manifest))
@@ -114,10 +114,7 @@ class Staging:
         return f"{self.dir}/{kind}-{index:05d}.parquet"
 
     def _write_table(self, path: str, table: pa.Table) -> None:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with self.fs.open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-        self.fs.mv(tmp, path)
+        _atomic_write(self.fs, path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
     def add_chunk(
         self, progress: Progress, predictions: pa.Table, rejects: pa.Table, rows_in: int, malformed: int = 0
@@ -142,28 +139,78 @@ class Staging:
                 yield pq.read_table(handle)
 
     # --------------------------------------------------------------- finalize
-    def _assemble(self, fs: Any, dest: str, kind: str, fmt: str, schema: pa.Schema, chunks: int) -> str:
-        tmp = f"{dest}.tmp-{os.getpid()}"
-        with fs.open(tmp, "wb") as sink:
-            if fmt == "parquet":
-                writer: Any = pq.ParquetWriter(sink, schema, compression="zstd")
-            else:
-                from pyarrow import csv as pacsv
+    def _assemble(self, sink: Any, kind: str, fmt: str, schema: pa.Schema, chunks: int) -> None:
+        if fmt == "parquet":
+            writer: Any = pq.ParquetWriter(sink, schema, compression="zstd")
+        else:
+            from pyarrow import csv as pacsv
 
-                writer = pacsv.CSVWriter(sink, schema)
-            try:
-                for table in self._parts(kind, chunks):
-                    writer.write_table(table.cast(schema))
-            finally:
-                writer.close()
-        return tmp
+            writer = pacsv.CSVWriter(sink, schema)
+        try:
+            for table in self._parts(kind, chunks):
+                writer.write_table(table.cast(schema))
+        finally:
+            writer.close()
 
     def finish(self, progress: Progress, prediction_schema: pa.Schema) -> None:
-        """Assemble the parts into the rejects file and ``OUTPUT`` (renamed last), drop the staging."""
-        rej_tmp = self._assemble(self.rejects_fs, self.rejects, "rej", self.rejects_format, REJECT_SCHEMA,
-                                 progress.chunks)  # fmt: skip
-        out_tmp = self._assemble(self.fs, self.output, "pred", self.output_format, prediction_schema,
-                                 progress.chunks)  # fmt: skip
+        """Assemble the parts into the rejects file and ``OUTPUT`` (renamed last), drop the staging.
+
+        Each file is written under ``NAME.tmp-<pid>`` and renamed; a failure (a full disk)
+        removes the temporary file, so a later ``--resume`` leaves nothing but the results."""
+        chunks = progress.chunks
+        rejects = partial(self._assemble, kind="rej", fmt=self.rejects_format, schema=REJECT_SCHEMA,
+                          chunks=chunks)  # fmt: skip
+        output = partial(self._assemble, kind="pred", fmt=self.output_format, schema=prediction_schema,
+                         chunks=chunks)  # fmt: skip
+        rej_tmp = _atomic_write(self.rejects_fs, self.rejects, rejects, rename=False)
+        try:
+            out_tmp = _atomic_write(self.fs, self.output, output, rename=False)
+        except BaseException:
+            _remove_quietly(self.rejects_fs, rej_tmp)
+            raise
         self.rejects_fs.mv(rej_tmp, self.rejects)
         self.fs.mv(out_tmp, self.output)
         self.fs.rm(self.dir, recursive=True)
+
+    def remove_stale_temporaries(self) -> list[str]:
+        """``OUTPUT.tmp-<pid>`` / ``REJECTS.tmp-<pid>`` left by jobs that died while assembling
+        (killed, or before this version cleaned up after a full disk); a live job's are kept."""
+        removed = []
+        for fs, dest in ((self.fs, self.output), (self.rejects_fs, self.rejects)):
+            for path in fs.glob(f"{dest}.tmp-*"):
+                pid = path.rsplit(".tmp-", 1)[-1]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    _remove_quietly(fs, path)
+                    removed.append(path)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_quietly(fs: Any, path: str) -> None:
+    with contextlib.suppress(OSError):  # gone already, or refused: the next job's cleanup retries
+        fs.rm(path)
+
+
+def _atomic_write(fs: Any, path: str, write: Callable[[Any], Any], *, rename: bool = True) -> str:
+    """Write ``path`` through ``write(handle)`` on ``path.tmp-<pid>``, then rename it into place
+    (or return the temporary name with ``rename=False``); on any failure the temporary file is
+    removed, so a full disk leaves no half-written file behind."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with fs.open(tmp, "wb") as handle:
+            write(handle)
+        if rename:
+            fs.mv(tmp, path)
+    except BaseException:
+        _remove_quietly(fs, tmp)
+        raise
+    return tmp

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.exceptions import TyperException
 
+from modelmill.cli._errors import debugging, describe, interrupted
 from modelmill.core.errors import ModelmillError
+from modelmill.runner.interrupt import EXIT_CODE, sigterm_interrupts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,17 +34,34 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def handle_errors(fn: F) -> F:
-    """Turn modelmill errors into a one-line message and their exit code (1 or 2)."""
+def handle_errors(fn: F | None = None, *, resume: str | None = None) -> Any:
+    """Turn every error into one ``error:`` line and its exit code: modelmill's own (1 or 2),
+    the operating system's, SQLite's, YAML's or MLflow's (see :mod:`modelmill.cli._errors`),
+    and Ctrl-C or SIGTERM (130, saying what was interrupted and ``resume``: how to continue).
+    Every command is wrapped (``tests/unit/test_cli_errors.py``); ``@handle_errors`` or
+    ``@handle_errors(resume="...")``."""
+    if fn is None:
+        return functools.partial(handle_errors, resume=resume)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_interrupts():
+                return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, TyperException, SystemExit):  # typer's own control flow
+            raise
         except ModelmillError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except (Exception, KeyboardInterrupt) as exc:
+            if debugging():
+                raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise fail(interrupted(exc, resume), EXIT_CODE) from None
+            message, code = describe(exc)
+            raise fail(message, code) from None
 
-    return wrapper  # type: ignore[return-value]
+    wrapper.handles_errors = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def print_json(data: Any) -> None:

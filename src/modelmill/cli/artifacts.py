@@ -100,6 +100,10 @@ def put_command(
         assert isinstance(meta, dict)
     except (ValueError, AssertionError):
         raise UsageError(f"--metadata must be a JSON object, got {metadata!r}") from None
+    from modelmill.registry.promotion import refuse_prod_by_hand
+
+    for each in alias or []:
+        refuse_prod_by_hand(type, each)
     v = open_ws(workspace).store.put(
         path, name, type, description=description, metadata=meta, aliases=alias or []
     )
@@ -120,6 +124,9 @@ def alias_command(
         store.remove_alias(ref.partition(":")[0], alias)
         typer.echo(f"removed {ref.partition(':')[0]}:{alias}")
         return
+    from modelmill.registry.promotion import refuse_prod_by_hand
+
+    refuse_prod_by_hand(store.resolve(ref).type, alias)
     v = store.set_alias(ref, alias)
     typer.echo(f"{v.name}:{alias} -> {v.ref}")
 

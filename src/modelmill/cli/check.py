@@ -8,15 +8,17 @@ from typing import Any
 import typer
 
 from modelmill.cli._common import JsonOption, handle_errors, print_json
-from modelmill.core.errors import DataCheckError
+from modelmill.core.errors import DataCheckError, UsageError
 
 
 def _short(value: Any) -> str:
     """A threshold in a few characters: long lists become their length."""
+    if isinstance(value, dict) and len(value) > 2:
+        return f"{len(value)} items"
     if isinstance(value, dict):
         return " ".join(f"{k} {_short(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return f"[{', '.join(f'{v:g}' for v in value)}]" if len(value) <= 2 else f"{len(value)} items"
+        return f"[{', '.join(_short(v) for v in value)}]" if len(value) <= 2 else f"{len(value)} items"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -58,13 +60,27 @@ def check_command(
     max_price: float = typer.Option(None, "--max-price", help="Default etl.max_price."),
     min_rows: int = typer.Option(None, "--min-rows", help="Default data_check.min_rows."),
     max_rows: int = typer.Option(None, "--max-rows", help="Default data_check.max_rows."),
+    min_date: str = typer.Option(None, "--min-date", help="YYYY-MM-DD or today (data_check.min_date)."),
+    max_date: str = typer.Option(None, "--max-date", help="YYYY-MM-DD or today (data_check.max_date)."),
     report: Path = typer.Option(None, "--report", help="Also write report.json and report.html here."),
 ) -> None:
-    """Run the data tests on --csv (and the statistical tests against --ref); exit 1 if any fails."""
-    from modelmill.validation import check_files, failure_message, write_report
+    """Run the data tests on --csv (and the statistical tests against --ref); exit 1 if any fails.
 
+    Columns are tested as read from the file: a Parquet column of strings holding numbers
+    fails column_dtypes, as in the pipeline's get_data step.
+    """
+    from modelmill.validation import check_files, failure_message, write_report
+    from modelmill.validation.schema import resolve_date
+
+    for flag, value in (("--min-date", min_date), ("--max-date", max_date)):
+        try:
+            if value is not None:
+                resolve_date(value)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
     given = {"kl_threshold": kl_threshold, "ks_alpha": ks_alpha, "min_price": min_price,
-             "max_price": max_price, "min_rows": min_rows, "max_rows": max_rows}  # fmt: skip
+             "max_price": max_price, "min_rows": min_rows, "max_rows": max_rows,
+             "min_date": min_date, "max_date": max_date}  # fmt: skip
     results, doc = check_files(csv, ref, {k: v for k, v in given.items() if v is not None})
     if report is not None:
         write_report(doc, report)

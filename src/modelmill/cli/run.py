@@ -1,4 +1,8 @@
-"""``modelmill run``: compose the config, run the pipeline, report every step."""
+"""``modelmill run``: compose the config, run the pipeline, report every step.
+
+Ctrl-C or SIGTERM prints one line naming the interrupted step and how to resume, and exits
+130 (the executor says which step; ``handle_errors`` prints it).
+"""
 
 from __future__ import annotations
 

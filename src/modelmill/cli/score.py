@@ -10,7 +10,7 @@ import typer
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
 
 
-@handle_errors
+@handle_errors(resume="the finished chunks are staged next to the output: add --resume to continue")
 def score_command(
     input_url: str = typer.Argument(
         ..., metavar="INPUT", help="Rows to score: .csv or .parquet (path or URL)."

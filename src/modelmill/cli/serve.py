@@ -62,6 +62,12 @@ def serve_command(
         help="Rows in the sliding window of the live drift gauge modelmill_feature_drift_psi on "
         "/metrics (default 1000; 0 turns it off).",
     ),
+    fallback: bool = typer.Option(
+        None,
+        "--fallback/--no-fallback",
+        help="When the model cannot be loaded at start, serve the newest older version that loads "
+        "(/ready and /metadata say so) instead of answering 503; off by default (serve.fallback).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
     overrides: list[str] = typer.Argument(
@@ -85,6 +91,7 @@ def serve_command(
     log_requests = configured.get("log_requests") if log_requests is None else log_requests
     log_max_mb = configured.get("log_max_mb") if log_max_mb is None else log_max_mb
     drift_window = configured.get("drift_window") if drift_window is None else drift_window
+    fallback = configured.get("fallback") if fallback is None else fallback
     try:
         settings = ServeSettings.from_env(
             model=model,
@@ -99,6 +106,7 @@ def serve_command(
             log_flush_rows=log_flush_rows,
             log_flush_interval=log_flush_interval,
             drift_window=drift_window,
+            fallback=fallback,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None

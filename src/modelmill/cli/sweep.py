@@ -67,7 +67,7 @@ def _print_promotion(summary: Any) -> None:
         typer.echo(f"error: promotion failed: {p['error']}", err=True)
 
 
-@handle_errors
+@handle_errors(resume="finished trials are stored: the same sweep again reuses them as cache hits")
 def sweep_command(
     overrides: list[str] = typer.Argument(
         None, help="Hydra overrides; sweeps like modeling.max_tfidf_features=10,15,30 or choice()/range()."

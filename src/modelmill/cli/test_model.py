@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -13,29 +11,12 @@ from modelmill.core.errors import ArtifactNotFoundError
 from modelmill.core.names import parse_ref
 
 
-def _load_model(ws: Any, model: str, tracking_uri: str | None) -> tuple[Any, str]:
-    """The sklearn model and a label: a store ref, or a ``models:/`` URI from the registry."""
-    import mlflow.sklearn
-
-    from modelmill.tracking.mlflow_tracker import quiet_mlflow
-
-    quiet_mlflow()
-    if model.startswith("models:/"):
-        from modelmill.registry.mlflow_registry import MlflowRegistry
-
-        registry = MlflowRegistry.for_workspace(ws, tracking_uri)
-        with tempfile.TemporaryDirectory(prefix="modelmill-test-") as tmp:
-            return mlflow.sklearn.load_model(str(registry.download(model, Path(tmp)))), model
-    version = ws.store.resolve(model)
-    return mlflow.sklearn.load_model(str(ws.store.path(version))), version.ref
-
-
 @handle_errors
 def test_command(
     model: str = typer.Option(
         "random_forest_export:prod",
         "--model",
-        help="Model: NAME[:vN|:ALIAS] in the store, or models:/NAME@ALIAS.",
+        help="Model: NAME[:vN|:ALIAS] in the store, models:/NAME@ALIAS (or /N), or a model directory.",
     ),
     data: str = typer.Option("test_data.csv:latest", "--data", help="Test split: NAME[:vN|:ALIAS]."),
     target: str = typer.Option("price", "--target", help="Target column of the test data."),
@@ -46,35 +27,33 @@ def test_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Evaluate the prod model (or --model) on the latest test split: prints MAE and R2."""
+    from modelmill.registry.references import ModelResolver
+
     ws = open_ws(workspace)
-    if not model.startswith("models:/"):
-        try:
-            ws.store.resolve(model)
-        except ArtifactNotFoundError as exc:
-            if parse_ref(model).alias is None:
-                raise
-            raise fail(f"no model at '{model}': {exc}. Promote one first (modelmill run, or "
-                       "modelmill promote NAME:vN).", 1) from None  # fmt: skip
+    resolver = ModelResolver(ws, tracking_uri)
+    try:
+        resolved = resolver.resolve(model)
+    except ArtifactNotFoundError as exc:
+        if parse_ref(model).alias is None:
+            raise
+        raise fail(f"no model at '{model}': {exc}. Promote one first (modelmill run, or "
+                   "modelmill promote NAME:vN).", 1) from None  # fmt: skip
     data_version = ws.store.resolve(data)
 
     from sklearn.metrics import mean_absolute_error, r2_score
 
     from modelmill.datasets.io import read_listings
+    from modelmill.registry.checks import load_checked
 
     frame = read_listings(ws.store.path(data_version))
     if target not in frame.columns:
         raise fail(f"{data_version.ref} has no target column '{target}'", 2)
     y_true = frame.pop(target)
-    from mlflow.exceptions import MlflowException
-
-    try:
-        estimator, label = _load_model(ws, model, tracking_uri)
-    except (MlflowException, OSError) as exc:
-        raise fail(f"cannot load model '{model}' ({exc}); expected a model_export artifact "
-                   "or a models:/NAME@ALIAS registry URI", 2) from None  # fmt: skip
-    y_pred = estimator.predict(frame)
+    with resolver.fetch(resolved) as path:  # verified; a registry download is removed after loading
+        checked = load_checked(path, label=resolved.label, runtime="sklearn")
+    y_pred = checked.sklearn.predict(frame)
     result = {
-        "model": label,
+        "model": resolved.label,
         "data": data_version.ref,
         "n": len(frame),
         "mae": float(mean_absolute_error(y_true, y_pred)),
@@ -83,6 +62,6 @@ def test_command(
     if as_json:
         print_json(result)
         return
-    typer.echo(f"{label} on {data_version.ref} ({result['n']} rows)")
+    typer.echo(f"{resolved.label} on {data_version.ref} ({result['n']} rows)")
     typer.echo(f"MAE {result['mae']:.4f}")
     typer.echo(f"R2  {result['r2']:.4f}")

@@ -7,13 +7,16 @@ Every error a user can cause derives from :class:`ModelmillError` and carries an
     ├── UsageError (exit 2)            bad arguments, names or references
     │   ├── InvalidNameError           artifact/alias name of the wrong form
     │   ├── ConfigError                unknown key, bad override, bad config value
+    │   ├── WorkspaceReadOnlyError     a command that writes was pointed at a read-only workspace
     │   └── PipelineDefinitionError    unknown input, duplicate output, cycle, bad step
     ├── StoreError (exit 1)            the artifact store could not do what was asked
     │   ├── ArtifactNotFoundError      no such name, version or alias (exit 2)
     │   ├── IntegrityError             stored content no longer matches its digest
+    │   ├── DatabaseCorruptError       index.db or MLflow's database is not a readable database
     │   └── StoreBusyError             the index stayed locked past the timeout
     ├── StepFailedError (exit 1)       a pipeline step raised; the run stopped there
-    └── DataCheckError (exit 1)        a data test (deterministic or statistical) failed
+    ├── DataCheckError (exit 1)        a data test (deterministic or statistical) failed
+    └── BrokenModelError (exit 1)      a model does not load or cannot predict its input example
 """
 
 from __future__ import annotations
@@ -73,10 +76,27 @@ class DataCheckError(ModelmillError):
     """One or more data tests failed; the message lists each with its statistic and threshold."""
 
 
+class BrokenModelError(ModelmillError):
+    """A model directory does not load, or cannot predict its own input example: it must not
+    be promoted or served."""
+
+
+class DatabaseCorruptError(StoreError):
+    """A SQLite file modelmill keeps (the artifact index, MLflow's tracking and registry store)
+    is not a database or is damaged; the message names the file and how to recover."""
+
+
+class WorkspaceReadOnlyError(UsageError):
+    """The workspace is on a read-only volume (or not writable by this user) and the command
+    would write to it: reading commands work, writing ones stop before changing anything."""
+
+
 __all__ = [
     "ArtifactNotFoundError",
+    "BrokenModelError",
     "ConfigError",
     "DataCheckError",
+    "DatabaseCorruptError",
     "IntegrityError",
     "InvalidNameError",
     "ModelmillError",
@@ -85,4 +105,5 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "UsageError",
+    "WorkspaceReadOnlyError",
 ]

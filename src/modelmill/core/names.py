@@ -14,7 +14,8 @@ from modelmill.core.errors import InvalidNameError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-VERSION_RE = re.compile(r"v(\d+)")
+VERSION_RE = re.compile(r"v([0-9]+)")
+MAX_VERSION = 2**63 - 1  # the index stores versions as SQLite integers (signed 64-bit)
 LATEST = "latest"
 NAME_FORM = "1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit"
 
@@ -55,6 +56,15 @@ class ArtifactRef:
         return f"{self.name}:{self.alias or LATEST}"
 
 
+def version_number(text: str) -> int | None:
+    """``v3`` or ``3`` -> 3; ``None`` for anything else, including numbers no index can hold."""
+    match = VERSION_RE.fullmatch(text if text.startswith("v") else f"v{text}")
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return number if number <= MAX_VERSION else None
+
+
 def parse_ref(ref: str | ArtifactRef) -> ArtifactRef:
     """Parse ``name``, ``name:vN`` or ``name:alias``; a bare name means ``name:latest``."""
     if isinstance(ref, ArtifactRef):
@@ -65,9 +75,14 @@ def parse_ref(ref: str | ArtifactRef) -> ArtifactRef:
     validate_name(name)
     if not sep:
         return ArtifactRef(name, alias=LATEST)
-    match = VERSION_RE.fullmatch(tail)
-    if match:
-        return ArtifactRef(name, version=int(match.group(1)))
+    if VERSION_RE.fullmatch(tail):
+        version = version_number(tail)
+        if version is None:
+            raise InvalidNameError(
+                f"invalid artifact reference {ref!r}: {tail} is beyond any stored version "
+                f"(list them with: modelmill artifacts list {name})"
+            )
+        return ArtifactRef(name, version=version)
     try:
         return ArtifactRef(name, alias=validate_alias(tail, allow_latest=True))
     except InvalidNameError as exc:

@@ -60,7 +60,7 @@ def parse_dates(column: pd.Series) -> pd.Series:
         parsed = column
     else:
         text = column.astype(object).where(column.notna(), None)
-        parsed = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d").astype("datetime64[ns]")
+        parsed = _naive(pd.to_datetime(text, errors="coerce", format="%Y-%m-%d"))
         retry = parsed.isna() & text.notna()
         if retry.any():
             parsed[retry] = _naive(pd.to_datetime(text[retry], errors="coerce", format="mixed"))
@@ -70,6 +70,8 @@ def parse_dates(column: pd.Series) -> pd.Series:
 def _naive(parsed: pd.Series) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
+    if parsed.dtype != "datetime64[ns]":  # a date outside 1677-2262 has no nanosecond form: NaT
+        parsed = parsed.where((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
     return parsed.astype("datetime64[ns]")
 
 

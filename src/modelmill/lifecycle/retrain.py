@@ -97,7 +97,7 @@ def _stopped(summary: RunSummary) -> RetrainResult | None:
     failed = next((s for s in summary.steps if s.status == "failed"), None)
     if failed is None:
         return None
-    if failed.name != "data_check" or not failed.error.startswith("DataCheckError"):
+    if failed.name not in DATA_STEPS or not failed.error.startswith("DataCheckError"):  # get_data tests types
         where = "an input error" if failed.exit_code == 2 else "a failure"
         raise RetrainFailed(
             f"retrain run {summary.run_id} stopped by {where} in step '{failed.name}': {failed.error}",

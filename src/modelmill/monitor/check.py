@@ -6,7 +6,6 @@ MLflow (a run named ``monitor`` in ``main.experiment_name``, like ``modelmill ed
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,12 +83,8 @@ def run_monitor(
 ) -> MonitorResult:
     """Compare ``source`` with the reference of ``model_uri`` (and its actuals, when given)."""
     batch = read_batch(source)
-    model = resolve_model(model_uri, ws, tracking_uri)
-    try:
+    with resolve_model(model_uri, ws, tracking_uri) as model:  # a registry download is removed at the end
         return _monitor(batch, source, model, ws, limits, actuals, time_col)
-    finally:  # a registry download is this call's own copy
-        if model.scratch is not None:
-            shutil.rmtree(model.scratch, ignore_errors=True)
 
 
 def _monitor(
@@ -106,7 +101,7 @@ def _monitor(
         if time_col is None:
             time_col = next((c for c in TIME_COLUMNS if c in batch.columns), None)
         quality = model_quality(batch, predictions, read_actuals(actuals), baseline_mae(model, ws), time_col)
-    where = model.store_ref or (str(model.path) if model.scratch is None else model.label)
+    where = model.store_ref or (model.label if model.downloaded else str(model.path))
     context = {"model": model.label, "model path": where, "input": source, "predictions": origin}
     page = drift_page(drift, model.reference, batch, predictions, context, quality)
     return MonitorResult(model, source, drift, page, origin, quality)

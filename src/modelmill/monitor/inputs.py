@@ -1,17 +1,17 @@
 """What ``modelmill monitor`` reads: the model (directory, reference, baseline MAE) and the batch.
 
-``batch`` sits above this layer, so its ``locate_model`` cannot be imported here; the three
-``--model`` forms are resolved the same way: ``models:/NAME@ALIAS`` through the workspace's
-MLflow registry, a model directory, or a store reference ``NAME[:vN|:ALIAS]``.
+``--model`` is resolved by :mod:`modelmill.registry.references`, like every command's:
+``models:/NAME@ALIAS`` through the workspace's MLflow registry (a temporary, verified
+download), a model directory, or a store reference ``NAME[:vN|:ALIAS]``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
@@ -26,50 +26,39 @@ PARQUET = (".parquet", ".pq")
 
 @dataclass
 class MonitoredModel:
-    """A local model directory, what the user called it and its reference."""
+    """A local model directory, what the user called it and its reference; close it (or use
+    it in a ``with`` block) to remove a registry download."""
 
     label: str
     path: Path
     reference: dict[str, Any]
     store_ref: str | None = None
-    scratch: Path | None = None  # a registry download to remove when done (see run_monitor)
+    downloaded: bool = False  # ``path`` is a temporary registry download
+    files: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def close(self) -> None:
+        self.files.close()
+
+    def __enter__(self) -> MonitoredModel:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def resolve_model(model: str, ws: Any, tracking_uri: str | None = None) -> MonitoredModel:
     """The model directory for ``model``; a :class:`UsageError` (exit 2) when it has no reference."""
-    store_ref, scratch = None, None
-    if model.startswith("models:/"):
-        from modelmill.registry.mlflow_registry import MlflowRegistry
-        from modelmill.tracking.mlflow_tracker import quiet_mlflow
+    from modelmill.registry.references import open_model
 
-        quiet_mlflow()
-        registry = MlflowRegistry.for_workspace(ws, tracking_uri)
-        scratch = Path(tempfile.mkdtemp(prefix="modelmill-monitor-model-"))
-        try:  # the exact version the alias names now, and the store artifact it was registered from
-            found = registry.resolve(model)
-            path = registry.download(found.uri, scratch)
-            store_ref = found.artifact
-        except UsageError as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise UsageError(
-                f"cannot resolve '{model}' ({exc}); promote a model first or pass --model"
-            ) from None
-    elif Path(model).is_dir():
-        path = Path(model)
-    else:
-        try:
-            version = ws.store.resolve(model)
-        except ModelmillError as exc:
-            raise UsageError(
-                f"no model '{model}': {exc}. Pass --model models:/NAME@ALIAS, NAME[:vN|:ALIAS] "
-                "or a model directory"
-            ) from None
-        path, store_ref = ws.store.path(version), version.ref
+    files = contextlib.ExitStack()
     try:
-        return MonitoredModel(model, path, _reference_of(model, path), store_ref, scratch)
+        local = files.enter_context(open_model(model, ws, tracking_uri))
+        return MonitoredModel(model, local.path, _reference_of(model, local.path), local.resolved.store_ref,
+                              local.downloaded, files)  # fmt: skip
     except BaseException:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        files.close()
         raise
 
 

@@ -64,6 +64,22 @@ def train_params(mod: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _date_bounds(dc: Any) -> dict[str, str]:
+    """``data_check.min_date``/``max_date`` (YYYY-MM-DD or today), checked now, not after a step ran."""
+    from modelmill.core.errors import ConfigError
+    from modelmill.validation.checks import default_params
+    from modelmill.validation.schema import resolve_date
+
+    defaults = default_params()  # a --config-dir written before these keys existed
+    bounds = {key: str(dc.get(key) or defaults[key]) for key in ("min_date", "max_date")}
+    for key, value in bounds.items():
+        try:
+            resolve_date(value)
+        except ValueError as exc:
+            raise ConfigError(f"data_check.{key}: {exc}") from None
+    return bounds
+
+
 def build_pipeline(cfg: Any) -> Pipeline:
     """The seven steps, wired by artifact names."""
     etl, dc, mod, promo = cfg.etl, cfg.data_check, cfg.modeling, cfg.promotion
@@ -85,7 +101,8 @@ def build_pipeline(cfg: Any) -> Pipeline:
                      Input("clean_sample.csv:reference", external=True, optional=True)],
              outputs={"data_check_report": "data_check_report"},
              params={**bounds, "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
-                     "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows)}),
+                     "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
+                     **_date_bounds(dc)}),
         step("data_split", f"{S}.data_split:run", inputs=["clean_sample.csv", "data_check_report"],
              outputs={"trainval_data.csv": "trainval_data", "test_data.csv": "test_data"},
              params={"test_size": float(mod.test_size), "random_seed": int(mod.random_seed),

@@ -10,19 +10,24 @@ server, and never depends on the layout of modelmill's blob directory. Registeri
 blob's absolute path would avoid the copy, but only for clients on this machine.
 
 Every version carries the tags ``modelmill.artifact`` (``random_forest_export:v3``) and
-``modelmill.digest``; :meth:`MlflowRegistry.register` reuses the version that already has
-both, so registering is idempotent. ``import mlflow`` costs ~3 s: it happens on first use.
+``modelmill.digest`` (the store's directory digest); :meth:`MlflowRegistry.register` reuses
+the version that already has both and whose copy still hashes to the digest, so registering
+is idempotent and re-registering repairs a damaged copy. Every download is verified against
+the digest (:func:`modelmill.registry.checks.verify_copy`). ``import mlflow`` costs ~3 s: it
+happens on first use.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmill.core.errors import ModelmillError, UsageError
+from modelmill.core.errors import IntegrityError, ModelmillError, UsageError
 from modelmill.tracking.mlflow_tracker import ensure_experiment, quiet_mlflow
 from modelmill.tracking.sqlite_seed import seed_sqlite
 
@@ -36,6 +41,7 @@ PROD = "prod"
 DEFAULT_EXPERIMENT = "development"
 MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _LOCAL_SCHEMES = ("sqlite:", "file:", "mysql", "postgresql", "mssql")
+log = logging.getLogger("modelmill.registry")
 
 
 class RegistryError(ModelmillError):
@@ -61,16 +67,7 @@ class RegistryVersion:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "run_id": self.run_id,
-            "artifact": self.artifact,
-            "digest": self.digest,
-            "aliases": list(self.aliases),
-            "uri": self.uri,
-        }
+        return {**asdict(self), "aliases": list(self.aliases), "uri": self.uri}
 
 
 def validate_model_name(name: str) -> str:
@@ -170,17 +167,36 @@ class MlflowRegistry:
             )
         return found
 
+    def versions(self, name: str) -> list[RegistryVersion]:
+        """Every ready version of ``name``, oldest first (none when the model does not exist)."""
+        validate_model_name(name)
+        if not self._model_exists(name):
+            return []
+        found = [
+            mv for mv in self.client.search_model_versions(f"name = '{name}'") if str(mv.status) == "READY"
+        ]
+        return sorted((self._convert(mv) for mv in found), key=lambda rv: rv.version)
+
     def download(self, uri: str, dest: Path) -> Path:
-        """The model directory behind ``models:/NAME@ALIAS`` or ``models:/NAME/N`` (see
-        :meth:`resolve`), fetched into ``dest`` through this registry's own client (MLflow's
-        process-wide URIs stay untouched)."""
+        """The verified model directory behind ``models:/NAME@ALIAS`` or ``models:/NAME/N``
+        (see :meth:`resolve` and :meth:`download_version`)."""
+        return self.download_version(self.resolve(uri), dest)
+
+    def download_version(self, version: RegistryVersion, dest: Path) -> Path:
+        """``version``'s files, fetched into ``dest`` through this registry's own client (MLflow's
+        process-wide URIs stay untouched) and checked against its ``modelmill.digest`` tag: an
+        :class:`IntegrityError` when they differ, a warning when the tag is missing."""
         import mlflow.artifacts
 
-        found = self.resolve(uri)
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=found.source, dst_path=str(dest), tracking_uri=self.tracking_uri
+        from modelmill.registry.checks import verify_copy
+
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=version.source, dst_path=str(dest), tracking_uri=self.tracking_uri
+            )
         )
-        return Path(local)
+        verify_copy(local, version.digest, version.uri, version.artifact)
+        return local
 
     def _get_or_none(self, name: str, number: str) -> RegistryVersion | None:
         from mlflow.exceptions import MlflowException
@@ -215,9 +231,10 @@ class MlflowRegistry:
     ) -> tuple[RegistryVersion, bool]:
         """A version of ``name`` for the stored model ``artifact``: ``(version, created)``.
 
-        Reuses the version already registered from the same artifact ref and digest;
-        otherwise logs ``model_dir`` as the artifacts of a new run and creates the
-        version from ``runs:/<run_id>/model``.
+        Reuses the version already registered from the same artifact ref and digest (unless
+        its copy no longer matches the digest: a damaged copy is never reused); otherwise
+        logs ``model_dir`` as the artifacts of a new run and creates the version from
+        ``runs:/<run_id>/model``.
         """
         if not (Path(model_dir) / "MLmodel").is_file():
             raise UsageError(
@@ -225,7 +242,7 @@ class MlflowRegistry:
                 "export it with mlflow.sklearn.save_model"
             )
         existing = self.find_version(name, artifact.ref, artifact.digest)
-        if existing is not None:
+        if existing is not None and self._intact(existing):
             return existing, False
         self.ensure_model(name)
         client = self.client
@@ -272,6 +289,18 @@ class MlflowRegistry:
         self.client.set_model_version_tag(name, str(version), key, value)
 
     # ------------------------------------------------------------------ helpers
+    def _intact(self, version: RegistryVersion) -> bool:
+        """Whether the registry's copy of ``version`` is still there and hashes to its digest."""
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory(prefix="modelmill-registry-check-") as tmp:
+            try:
+                self.download_version(version, Path(tmp))
+            except (IntegrityError, MlflowException, OSError) as exc:
+                log.warning("warning: %s; registering a fresh copy", str(exc).split("; ")[0])
+                return False
+        return True
+
     def _model_exists(self, name: str) -> bool:
         from mlflow.exceptions import MlflowException
 

@@ -121,16 +121,26 @@ def load_sklearn_predictor(model_dir: Path, reason: str | None = None) -> Sklear
     return SklearnPredictor(load_sklearn(model_dir), reason)
 
 
-def load_predictor(model_dir: str | Path, runtime: str = "auto", threads: int | None = None) -> Predictor:
-    """The predictor for ``model_dir`` according to ``runtime`` (see the module docstring)."""
+def load_predictor(
+    model_dir: str | Path,
+    runtime: str = "auto",
+    threads: int | None = None,
+    *,
+    sklearn: SklearnPredictor | None = None,
+) -> Predictor:
+    """The predictor for ``model_dir`` according to ``runtime`` (see the module docstring);
+    ``sklearn``, the directory's pipeline already loaded, is returned instead of a second copy."""
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     model_dir = Path(model_dir)
     if runtime == "sklearn":
-        return load_sklearn_predictor(model_dir)
+        return sklearn or load_sklearn_predictor(model_dir)
     reason = onnx_unavailable(model_dir)
     if reason is None:
         return load_onnx(model_dir, threads)
     if runtime == "onnx":
         raise UsageError(f"cannot use the ONNX runtime for {model_dir}: {reason}; use --runtime sklearn")
-    return load_sklearn_predictor(model_dir, reason)
+    if sklearn is None:
+        return load_sklearn_predictor(model_dir, reason)
+    sklearn.reason = reason
+    return sklearn

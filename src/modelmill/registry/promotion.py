@@ -1,10 +1,13 @@
 """The promotion gate: should the candidate become ``prod``, and moving ``prod`` everywhere.
 
-:func:`decide` is pure (numbers in, decision out). :func:`promote` moves the ``prod``
-alias in both places that know it: the MLflow registry (``models:/NAME@prod``) first,
-then the artifact store (``random_forest_export:prod``). If the store step fails, the
-registry alias is moved back, so the two never disagree. The store's alias event keeps
-the note (the decision and its numbers): that is the promotion's lineage record.
+:func:`decide` is pure (numbers in, decision out). :func:`promote` first loads the
+candidate and predicts its input example (:func:`check_candidate`): a model that does not
+load is refused before anything is registered or moved, so ``prod`` never names one. It
+then moves the ``prod`` alias in both places that know it: the MLflow registry
+(``models:/NAME@prod``) first, then the artifact store (``random_forest_export:prod``). If
+the store step fails, the registry alias is moved back, so the two never disagree. The
+store's alias event keeps the note (the decision and its numbers): that is the
+promotion's lineage record.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelmill.core.errors import ArtifactNotFoundError, ConfigError, UsageError
+from modelmill.core.errors import ArtifactNotFoundError, BrokenModelError, ConfigError, UsageError
 from modelmill.features.metrics import METRICS, lower_is_better
 from modelmill.registry.mlflow_registry import DEFAULT_EXPERIMENT, PROD, MlflowRegistry, RegistryVersion
 
 if TYPE_CHECKING:
+    from modelmill.core.types import ArtifactVersion
     from modelmill.store.workspace import Workspace
 
 LOWER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if lower)
 HIGHER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if not lower)
 MODEL_TYPE = "model_export"
 log = logging.getLogger(__name__)
+_LOADABLE: set[str] = set()  # digests that passed check_candidate in this process (content-addressed)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,16 @@ def decide(
     return Decision(wins, reason, cand_ref, prod_ref, improvement, metric, min_improvement, cand, prod)
 
 
+def refuse_prod_by_hand(artifact_type: str, alias: str) -> None:
+    """Setting ``prod`` on a model as a plain alias would skip the load check and leave the
+    registry behind: only :func:`promote` moves it (a :class:`UsageError` otherwise)."""
+    if alias == PROD and artifact_type == MODEL_TYPE:
+        raise UsageError(
+            f"'{PROD}' of a model is moved by 'modelmill promote NAME:vN', which checks that the model "
+            "loads and predicts and moves the MLflow registry's alias with it; use that instead"
+        )
+
+
 @dataclass(frozen=True)
 class PromotionResult:
     """What :func:`promote` moved."""
@@ -170,8 +185,10 @@ def promote(
 ) -> PromotionResult:
     """Make ``artifact_ref`` the ``prod`` model: register it if needed, then move both aliases.
 
-    Raises :class:`ArtifactNotFoundError` (exit 2) for an unknown ref and
-    :class:`UsageError` (exit 2) for an artifact that is not a ``model_export``.
+    Raises :class:`ArtifactNotFoundError` (exit 2) for an unknown ref,
+    :class:`UsageError` (exit 2) for an artifact that is not a ``model_export`` and
+    :class:`BrokenModelError` (exit 1) for a model that does not load or predict its input
+    example; in each case nothing is registered and no alias moves.
     """
     store = ws.store
     version = store.resolve(artifact_ref)
@@ -180,6 +197,13 @@ def promote(
             f"'{version.ref}' is a {version.type} {version.kind}, not a {MODEL_TYPE} directory; "
             "only exported models can be promoted"
         )
+    try:
+        check_candidate(ws, version)
+    except BrokenModelError as exc:
+        raise BrokenModelError(
+            f"cannot promote {version.ref}: {exc}; nothing was registered or moved. Re-export it "
+            "(re-run the train step) or promote another version"
+        ) from None
     registry = registry or MlflowRegistry.for_workspace(ws, tracking_uri, experiment)
     registered, created = registry.register(model_name, version, store.path(version))
     try:
@@ -215,3 +239,16 @@ def promote(
         registry_prod_before=previous.version if previous else None,
         note=full_note,
     )
+
+
+def check_candidate(ws: Workspace, version: ArtifactVersion) -> None:
+    """Load the stored model ``version`` (verified by the store) and predict its input example,
+    with scikit-learn and with ONNX when it has a graph, as the service will; a
+    :class:`BrokenModelError` naming the cause when it cannot (see
+    :func:`modelmill.registry.checks.load_checked`)."""
+    if version.digest in _LOADABLE:
+        return
+    from modelmill.registry.checks import load_checked
+
+    load_checked(ws.store.path(version), label=version.ref)
+    _LOADABLE.add(version.digest)

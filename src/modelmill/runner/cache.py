@@ -17,6 +17,7 @@ from typing import Any
 from modelmill.core.hashing import sha256_json
 from modelmill.core.types import flatten
 from modelmill.store.db import Database
+from modelmill.tracking.liveness import Owner, current
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS step_executions (
@@ -193,13 +194,45 @@ class ExecutionLog:
         return self.db.read(q)
 
     def start_run(self, run_id: str, config_yaml: str) -> None:
-        """Record that a pipeline execution began."""
+        """Record that a pipeline execution began, and which process runs it (its summary
+        until it finishes, so :meth:`fail_orphaned_runs` can tell when that process died)."""
+        process = json.dumps({"process": current().to_dict()})
         self.db.write(
             lambda c: c.execute(
-                "INSERT INTO pipeline_runs (run_id, started, status, config) VALUES (?,?,?,?)",
-                (run_id, time.time(), "running", config_yaml),
+                "INSERT INTO pipeline_runs (run_id, started, status, config, summary) VALUES (?,?,?,?,?)",
+                (run_id, time.time(), "running", config_yaml, process),
             )
         )
+
+    def fail_orphaned_runs(self) -> list[str]:
+        """Mark ``failed`` the runs still ``running`` whose process is gone (killed); their ids."""
+
+        def running(conn: sqlite3.Connection) -> list[tuple[str, Owner]]:
+            rows = conn.execute("SELECT run_id, summary FROM pipeline_runs WHERE status = 'running'")
+            found = []
+            for row in rows.fetchall():
+                try:
+                    owner = Owner.from_dict(json.loads(row["summary"] or "{}").get("process"))
+                except (ValueError, AttributeError):
+                    owner = None
+                if owner is not None:
+                    found.append((row["run_id"], owner))
+            return found
+
+        dead = [(run_id, owner) for run_id, owner in self.db.read(running) if owner.is_dead()]
+
+        def mark(conn: sqlite3.Connection) -> None:
+            for run_id, owner in dead:
+                error = f"process {owner.pid} on {owner.host} died before the run ended (killed?)"
+                conn.execute(
+                    "UPDATE pipeline_runs SET status = 'failed', finished = ?, summary = ? "
+                    "WHERE run_id = ? AND status = 'running'",
+                    (time.time(), json.dumps({"error": error, "process": owner.to_dict()}), run_id),
+                )
+
+        if dead:
+            self.db.write(mark)
+        return [run_id for run_id, _ in dead]
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
         """Record a pipeline execution's outcome and summary."""

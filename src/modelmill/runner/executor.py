@@ -5,10 +5,16 @@ execution, else the store); the cache key is computed; a hit whose outputs still
 verify is reported ``cached``; otherwise the step runs in a scratch directory and its
 outputs are stored only if it succeeded, so a failed step leaves nothing behind. The
 next execution resumes naturally: finished steps are cache hits.
+
+Interrupted (Ctrl-C, or SIGTERM under :func:`~modelmill.runner.interrupt.sigterm_interrupts`),
+the executor records the run as ``interrupted``, ends the tracking runs it opened, and
+raises :class:`~modelmill.runner.interrupt.Interrupted` naming the step and the resume. A
+run whose process died without a word (SIGKILL) is marked ``failed`` by the next run.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import traceback
@@ -22,12 +28,15 @@ from modelmill.core.types import ArtifactVersion, RunSummary, StepResult
 from modelmill.runner.cache import CacheKey, Execution, ExecutionLog, explain_change, make_key
 from modelmill.runner.context import StepContext
 from modelmill.runner.fingerprint import code_fingerprint, library_versions
+from modelmill.runner.interrupt import Interrupted, signal_name
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.progress import PlainReporter, Reporter
 from modelmill.runner.step import Step
 from modelmill.store.store import PutRequest
 from modelmill.store.workspace import Workspace
 from modelmill.tracking.base import NullTracker, Tracker
+
+logger = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -61,33 +70,75 @@ class Executor:
         config_yaml: str = "",
         config: dict | None = None,
     ) -> RunSummary:
-        """Run the selection; never raises for a failing step (see the summary's status)."""
+        """Run the selection; never raises for a failing step (see the summary's status).
+
+        Raises :class:`Interrupted` on Ctrl-C (or SIGTERM turned interrupt) and
+        :class:`~modelmill.core.errors.WorkspaceReadOnlyError` before anything starts on a
+        read-only workspace.
+        """
         selected = pipeline.select(steps)
         forced = {s.name for s in selected} if force is True else set(force or ())
         unknown_forced = forced - set(pipeline.by_name)
         if unknown_forced:
             pipeline.select(unknown_forced)  # raises with the list of known steps
+        self.ws.require_writable()
+        self.log.fail_orphaned_runs()
         run_id = new_run_id()
         self.log.start_run(run_id, config_yaml)
         self.tracker.start_pipeline(run_id, config_yaml, config or {})
         produced: dict[str, ArtifactVersion] = {}
         results: list[StepResult] = []
+        current: str | None = None
         self.reporter.start([s.name for s in selected])
         try:
             for s in selected:
+                current = s.name
                 if results and results[-1].status in ("failed", "skipped"):
                     result = StepResult(s.name, "skipped", reason="an earlier step failed")
                 else:
                     result = self._run_step(pipeline, s, run_id, produced, s.name in forced)
                 results.append(result)
                 self.reporter.step_finished(result)
-        except BaseException as exc:  # interrupted or a runner bug: record it, then re-raise
+            current = None
+            return self._finish(run_id, results)
+        except KeyboardInterrupt as exc:
+            raise self._interrupted(run_id, current, results, exc) from None
+        except BaseException as exc:  # a runner bug: record it, then re-raise
             self.log.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
             raise
         finally:
             self.reporter.close()
             shutil.rmtree(self.ws.runs_dir / run_id, ignore_errors=True)
-        return self._finish(run_id, results)
+
+    def _interrupted(
+        self, run_id: str, step: str | None, results: list[StepResult], exc: KeyboardInterrupt
+    ) -> Interrupted:
+        """Record the interrupted run, end its tracking runs, and say where to resume.
+
+        A second Ctrl-C during this clean-up abandons it: what stays open is closed as an
+        orphan by the next run.
+        """
+        finished = [r.name for r in results if r.status in ("ran", "cached")]
+        if step is None:
+            where, resume = "while recording the run; every step finished and is stored", ""
+        else:
+            where = f"during step '{step}'"
+            resume = (f"; {len(finished)} finished step(s) are stored and the next run resumes at "
+                      f"'{step}' (finished steps are cache hits)")  # fmt: skip
+        message = f"interrupted ({signal_name(exc)}) {where} in run {run_id}{resume}"
+        summary = {"run_id": run_id, "status": "interrupted", "error": message,
+                   "steps": [r.to_dict() for r in results]}  # fmt: skip
+        for end in (
+            lambda: self.log.finish_run(run_id, "interrupted", summary),
+            lambda: self.tracker.end_pipeline("interrupted", summary),
+        ):
+            try:
+                end()
+            except KeyboardInterrupt:
+                break
+            except Exception as error:  # never hide the interrupt behind a clean-up failure
+                logger.warning("while stopping run %s: %s", run_id, error)
+        return Interrupted(message, getattr(exc, "signal_name", "SIGINT"))
 
     def _finish(self, run_id: str, results: list[StepResult]) -> RunSummary:
         failed = any(r.status == "failed" for r in results)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,7 +57,7 @@ async def _poll(app: FastAPI, source: ModelSource, settings: ServeSettings) -> N
     while True:
         try:
             outcome = await asyncio.to_thread(holder.refresh, source, metrics.model_event)
-            if outcome == "swapped":
+            if outcome in ("swapped", "fallback"):
                 gc.collect()
                 gc.freeze()  # the model's objects leave the collector's scans: fewer latency spikes
         except Exception:  # never let the poller die
@@ -123,11 +122,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/ready")
     async def ready(request: Request) -> JSONResponse:
-        """200 once a model is loaded, else 503."""
+        """200 once a model is loaded (``fallback`` says when it is not the one asked for), else
+        503 with the reason (``error``: not set yet, refused and why)."""
         model = _current(request)
-        return JSONResponse(
-            {"status": "ready", "model": {"name": model.target.name, "version": model.target.version}}
-        )
+        body: dict[str, Any] = {
+            "status": "ready", "model": {"name": model.target.name, "version": model.target.version}
+        }  # fmt: skip
+        if (fallback := request.app.state.holder.fallback) is not None:
+            body["fallback"] = fallback
+        return JSONResponse(body)
 
     @app.get("/metadata")
     async def metadata(request: Request, cfg: ServeSettings = Depends(get_settings)) -> dict[str, Any]:
@@ -138,6 +141,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "model": holder.current.describe() if holder.current else None,
             "last_refused": holder.last_refused,
             "last_error": holder.last_error,
+            "fallback": holder.fallback,
             "swaps": holder.swaps,
             "max_batch": cfg.max_batch,
             "poll_interval": cfg.poll_interval,
@@ -155,6 +159,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def predict(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
         """Predict the price of one listing (an object) or of a list of listings."""
         model = _current(request)
+        if (refused := _unsupported_type(request)) is not None:
+            return refused
         raw = await request.body()
         single = not raw.lstrip().startswith(b"[")
         try:
@@ -177,6 +183,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def invocations(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
         """MLflow scoring-server protocol: ``dataframe_split`` or ``dataframe_records`` payloads."""
         model = _current(request)
+        if (refused := _unsupported_type(request)) is not None:
+            return refused
         try:
             records = _mlflow_records(await request.body())
         except ValueError as exc:
@@ -239,11 +247,26 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"error_code": "BAD_REQUEST", "message": message}, 400)
 
 
+def _unsupported_type(request: Request) -> JSONResponse | None:
+    """415 for a body declared as anything but JSON (no Content-Type: read as JSON)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return None
+    kind = declared.split(";")[0].strip().lower()
+    if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+        return None
+    return JSONResponse(
+        {"detail": f"unsupported Content-Type {declared[:100]!r}: send the body as application/json"}, 415
+    )
+
+
 def _mlflow_records(raw: bytes) -> list[dict[str, Any]]:
+    from pydantic_core import from_json
+
     from modelmill.serve.schema import records_from_split
 
-    try:
-        payload = json.loads(raw)
+    try:  # pydantic's parser: bounded nesting depth (json.loads raised RecursionError: a 500)
+        payload = from_json(raw)
     except ValueError as exc:
         raise ValueError(f"invalid JSON: {exc}") from None
     if not isinstance(payload, dict):

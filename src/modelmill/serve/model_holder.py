@@ -4,20 +4,22 @@ A :class:`ModelSource` says which version the configured URI/ref points to *now*
 (:meth:`ModelSource.current`) and fetches its files. :class:`ModelHolder` keeps the
 :class:`LoadedModel` in one attribute: requests read it once and keep that object, so a
 swap (a single reference assignment) never changes a model under an in-flight request.
-A new version is loaded, its request schema built and a smoke prediction run on its
-input example *before* the swap; any failure refuses the version (the old one keeps
-serving) and is recorded for ``/metadata``.
+A new version is fetched (a registry copy is verified against its recorded digest),
+loaded and smoke-tested by :func:`modelmill.registry.checks.load_checked` (the check
+promotion runs), its request schema built and the input example predicted through the
+request path *before* the swap; any failure refuses the version (the old one keeps
+serving) and is recorded for ``/metadata``, ``/ready`` and the log. When nothing serves
+yet and ``serve.fallback`` is on, the newest older version that loads is served instead,
+and ``/ready`` and ``/metadata`` say so.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +31,10 @@ from modelmill.serve.schema import (
     example_records,
     to_frame,
 )
-from modelmill.serve.settings import ServeSettings, parse_model_spec
+from modelmill.serve.settings import ServeSettings
 
 log = logging.getLogger("modelmill.serve")
+FALLBACK_TRIES = 5  # older versions tried, newest first, when the wanted one is refused at start
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,16 @@ class Target:
     training_run_id: str | None = None
     registry_run_id: str | None = None
     source: str | None = None  # registry source (runs:/...) or store ref
+    resolved: Any = field(default=None, compare=False, repr=False)  # references.ResolvedModel
 
     @property
     def key(self) -> str:
         return f"{self.name}/{self.version}"
+
+    @property
+    def label(self) -> str:
+        """``models:/nyc_rentals@prod (version 3)``, or the URI when it names the version itself."""
+        return self.uri if self.alias is None else f"{self.uri} (version {self.version})"
 
 
 @dataclass
@@ -119,106 +128,83 @@ class LoadedModel:
 
 
 class ModelSource:
-    """Resolve ``settings.model`` against the workspace registry or artifact store."""
+    """Resolve ``settings.model`` against the workspace registry or artifact store (through
+    :class:`modelmill.registry.references.ModelResolver`, the resolver every command uses)."""
 
     def __init__(self, settings: ServeSettings) -> None:
         from modelmill.api import open_workspace
+        from modelmill.registry.references import ModelResolver, parse_reference
 
-        self.spec = parse_model_spec(settings.model)
+        self.reference = parse_reference(settings.model, directories=False)
         self.uri = settings.model
         self.ws = open_workspace(settings.workspace)
-        self._tracking_uri = settings.tracking_uri
+        self.resolver = ModelResolver(self.ws, settings.tracking_uri)
         self.runtime = settings.runtime
         self.drift_window = settings.drift_window
-        self._registry: Any = None
-
-    @property
-    def registry(self) -> Any:
-        if self._registry is None:
-            from modelmill.registry.mlflow_registry import MlflowRegistry
-
-            self._registry = MlflowRegistry.for_workspace(self.ws, self._tracking_uri)
-        return self._registry
+        self.fallback = settings.fallback
 
     @property
     def moves(self) -> bool:
         """Whether the URI names an alias (worth polling) rather than a fixed version."""
-        return self.spec["alias"] is not None
+        return self.reference.moves
 
     def current(self) -> Target | None:
         """The version the URI points to now, or ``None`` (alias not set yet)."""
-        name, alias = str(self.spec["name"]), self.spec["alias"]
-        if self.spec["kind"] == "registry":
-            rv = (
-                self.registry.get_alias(name, alias)
-                if alias
-                else self.registry.get_version(name, self.spec["version"])
-            )
-            if rv is None:
-                return None
-            run_id = None
-            if rv.artifact and self.ws.store.exists(rv.artifact):
-                run_id = self.ws.store.resolve(rv.artifact).run_id
-            return Target(name, str(rv.version), alias, self.uri, run_id, rv.run_id, rv.source)
-        if not self.ws.store.exists(self.uri):
-            return None
-        av = self.ws.store.resolve(self.uri)
-        return Target(name, str(av.version), alias, self.uri, av.run_id, None, av.ref)
+        found = self.resolver.find(self.reference)
+        return None if found is None else _target(found, self.uri)
+
+    def older(self, target: Target) -> list[Target]:
+        """Versions of the same model older than ``target``, newest first (fallback candidates)."""
+        return [_target(r, r.pinned) for r in self.resolver.older(target.resolved)]
 
     def load(self, target: Target) -> LoadedModel:
-        """Fetch, load and smoke-test ``target`` (raises on any failure)."""
-        from mlflow.models import Model
-
-        from modelmill.registry.predictor import load_predictor, load_sklearn_predictor
+        """Fetch (verified), load and smoke-test ``target`` (raises on any failure)."""
+        from modelmill.registry.checks import load_checked
         from modelmill.serve.drift import load_feed
 
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
-            if self.spec["kind"] == "registry":
-                # the exact version current() saw, even if the alias moves meanwhile
-                path = self.registry.download(f"models:/{target.name}/{target.version}", Path(tmp))
-            else:
-                path = self.ws.store.path(str(target.source))  # verified, read-only
-            meta = Model.load(str(path))
-            sklearn = load_sklearn_predictor(path)
-            single_threaded(sklearn.pipeline)
-            predictor = (
-                sklearn if self.runtime == "sklearn" else load_predictor(path, self.runtime, threads=1)
-            )
-            if predictor.runtime == "sklearn" and self.runtime == "auto":
-                sklearn.reason = predictor.reason
-                predictor = sklearn
-            example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
+        # the exact version current() saw, even if the alias moves meanwhile; a download is removed
+        with self.resolver.fetch(target.resolved) as path:
+            checked = load_checked(path, label=target.label, runtime=self.runtime, threads=1)
             drift, drift_reason = load_feed(path, self.drift_window)  # the reference is in the model dir
+        sklearn, meta = checked.sklearn, checked.meta
+        single_threaded(sklearn.pipeline)
         columns = columns_from_signature(meta.signature)
         request_model = build_request_model(columns)
+        reference = sklearn if checked.predictor is not sklearn else None
         model = LoadedModel(
-            target, predictor, columns, request_model, meta.signature.to_dict(), time.time(), 0.0,
-            fallback=sklearn if predictor is not sklearn else None, drift=drift, drift_reason=drift_reason,
+            target, checked.predictor, columns, request_model, meta.signature.to_dict(), time.time(), 0.0,
+            fallback=reference, drift=drift, drift_reason=drift_reason,
         )  # fmt: skip
-        rows = [request_model.model_validate(r) for r in example_records(example, columns)]
+        rows = [request_model.model_validate(r) for r in example_records(checked.example, columns)]
         smoke_test(model, rows)
         if target.training_run_id is None and getattr(meta, "run_id", None):
-            model.target = Target(**{**target.__dict__, "training_run_id": meta.run_id})
+            model.target = replace(target, training_run_id=meta.run_id)
         model.load_seconds = time.perf_counter() - started
         return model
 
 
-def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
-    """Predict the input example; with ONNX, also check it agrees with scikit-learn on it."""
-    from modelmill.registry.onnx_export import TOLERANCE, relative_difference
+def _target(found: Any, uri: str) -> Target:
+    """The service's view of a :class:`~modelmill.registry.references.ResolvedModel`."""
+    registered = found.registry_version
+    return Target(
+        found.name, str(found.version), found.reference.alias, uri, found.training_run_id,
+        registered.run_id if registered else None, registered.source if registered else found.label,
+        resolved=found,
+    )  # fmt: skip
 
+
+def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
+    """Predict the input example through the request path (validated rows, as a request
+    sends them); with ONNX, also check it agrees with scikit-learn on it. The model itself
+    was already checked by :func:`modelmill.registry.checks.load_checked`."""
+    from modelmill.registry.checks import check_parity, check_predictions
+
+    label = model.target.label
     predictions = model.predict(rows)
-    if len(predictions) != len(rows) or not all(np.isfinite(predictions)):
-        raise ValueError(f"smoke prediction returned {predictions!r} for {len(rows)} example rows")
+    check_predictions(predictions, len(rows), label)
     if model.fallback is not None:
-        reference = model.fallback.predict(to_frame(rows, model.columns))
-        worst = float(relative_difference(np.asarray(predictions), reference).max())
-        if worst > TOLERANCE:
-            raise ValueError(
-                f"ONNX and scikit-learn disagree on the input example by {worst:.3g} relative "
-                f"(tolerance {TOLERANCE:g}); serve it with --runtime sklearn"
-            )
+        check_parity(np.asarray(predictions), model.fallback.predict(to_frame(rows, model.columns)), label)
 
 
 def _record(row: Any) -> dict[str, Any]:
@@ -227,18 +213,24 @@ def _record(row: Any) -> dict[str, Any]:
 
 @dataclass
 class ModelHolder:
-    """The current model, the last refused version and the swap history of one app."""
+    """The current model, the last refused version and the swap history of one app.
+
+    ``fallback`` is set while the service answers with an older version because the one the
+    URI names could not be loaded at start (only with ``serve.fallback``): what was wanted
+    and why it was refused. It clears once the URI names a version that loads."""
 
     current: LoadedModel | None = None
     last_refused: dict[str, Any] | None = None
     last_error: str | None = None
+    fallback: dict[str, Any] | None = None
     swaps: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refused_keys: set[str] = field(default_factory=set)
 
     def refresh(self, source: ModelSource, on_event: Any = None) -> str:
         """Load the version the source points to if it is new: ``unchanged``, ``swapped``,
-        ``refused``, ``skipped`` (known bad version) or ``missing`` (nothing to load yet)."""
+        ``refused``, ``skipped`` (known bad version), ``missing`` (nothing to load yet) or
+        ``fallback`` (refused at start, an older version swapped in instead)."""
         with self._lock:  # one refresh at a time; readers never take the lock
             try:
                 target = source.current()
@@ -250,38 +242,69 @@ class ModelHolder:
                 self.last_error = f"{source.uri} does not point to a model yet"
                 return "missing"
             if self.current is not None and self.current.target.key == target.key:
+                if self.fallback is not None:  # the URI names the stand-in itself now
+                    self.fallback, self.current.target = None, target
                 return "unchanged"
             if target.key in self._refused_keys:
                 return "skipped"
-            try:
-                loaded = source.load(target)
-            except Exception as exc:
-                self._refused_keys.add(target.key)
-                self.last_refused = {
-                    "name": target.name,
-                    "version": target.version,
-                    "uri": target.uri,
-                    "error": f"{type(exc).__name__}: {exc}"[:2000],
-                    "at": time.time(),
-                }
-                log.error(
-                    "refused %s version %s: %s (still serving %s)",
-                    target.name,
-                    target.version,
-                    exc,
-                    self.current.target.key if self.current else "nothing",
-                )
-                if on_event:
-                    on_event("refused", target)
+            loaded = self._load(source, target, on_event)
+            if loaded is None:
+                if self.current is None and source.fallback:
+                    return self._fall_back(source, target, on_event)
                 return "refused"
-            before = self.current.target.key if self.current else None
-            self.current = loaded  # the atomic swap
-            self.swaps += 1
-            self.last_error = None
-            log.info("serving %s (was %s), loaded in %.2f s", target.key, before, loaded.load_seconds)
-            if on_event:
-                on_event("swapped", target)
+            self._swap(loaded, on_event)
+            self.fallback = None
             return "swapped"
+
+    def _load(self, source: ModelSource, target: Target, on_event: Any) -> LoadedModel | None:
+        """``target`` loaded and smoke-tested, or ``None`` (refused: recorded, logged, never retried)."""
+        try:
+            return source.load(target)
+        except Exception as exc:
+            self._refused_keys.add(target.key)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            self.last_refused = {"name": target.name, "version": target.version, "uri": target.uri,
+                                 "error": error, "at": time.time()}  # fmt: skip
+            serving = self.current.target.key if self.current else "nothing"
+            self.last_error = f"{target.label} was refused: {error} (serving {serving})"
+            log.error(
+                "refused %s version %s: %s (still serving %s)", target.name, target.version, exc, serving
+            )
+            if on_event:
+                on_event("refused", target)
+            return None
+
+    def _swap(self, loaded: LoadedModel, on_event: Any) -> None:
+        before = self.current.target.key if self.current else None
+        self.current = loaded  # the atomic swap
+        self.swaps += 1
+        self.last_error = None
+        log.info("serving %s (was %s), loaded in %.2f s", loaded.target.key, before, loaded.load_seconds)
+        if on_event:
+            on_event("swapped", loaded.target)
+
+    def _fall_back(self, source: ModelSource, wanted: Target, on_event: Any) -> str:
+        """Nothing serves and ``wanted`` was refused: swap in the newest older version that loads."""
+        reason = self.last_error
+        try:
+            candidates = source.older(wanted)[:FALLBACK_TRIES]
+        except Exception as exc:  # the registry went away meanwhile: stay unready, say why
+            log.error("no fallback for %s: %s", wanted.label, exc)
+            return "refused"
+        for candidate in candidates:
+            if candidate.key in self._refused_keys:
+                continue
+            loaded = self._load(source, candidate, on_event)
+            if loaded is not None:
+                self._swap(loaded, on_event)
+                asked = {"name": wanted.name, "version": wanted.version, "uri": wanted.uri}
+                self.fallback = {"wanted": asked, "reason": reason}
+                log.warning("serving %s instead of %s (serve.fallback): %s", loaded.target.label,
+                            wanted.label, reason)  # fmt: skip
+                return "fallback"
+        self.last_error = f"{reason}; serve.fallback: no older version of {wanted.name} loads either"
+        log.error("%s", self.last_error)
+        return "refused"
 
 
 def single_threaded(pipeline: Any) -> Any:

@@ -198,10 +198,15 @@ def document_openapi(
     sends. ``listing`` is the served model's request schema (``None`` before a model is
     loaded: the bodies are then left undescribed)."""
     paths = schema["paths"]
-    not_ready = _json("no model loaded yet", _NOT_READY)
+    not_ready = _json("no model loaded yet (error: why)", _NOT_READY)
     too_big = _json("body larger than max_body_bytes, or more listings than max_batch", _DETAIL)
+    not_json = _json("the body is declared as something other than application/json", _DETAIL)
+    fallback = _obj({"wanted": _obj({"name": _STR, "version": _STR, "uri": _STR}), "reason": _NULLABLE_STR})
     paths["/ready"]["get"]["responses"] = {
-        "200": _json("a model is loaded", _obj({"status": _STR, "model": _MODEL}, ["status", "model"])),
+        "200": _json(
+            "a model is loaded (fallback: an older version serves because the one asked for was refused)",
+            _obj({"status": _STR, "model": _MODEL, "fallback": fallback}, ["status", "model"]),
+        ),
         "503": not_ready,
     }
     paths["/metrics"]["get"]["responses"] = {
@@ -213,6 +218,7 @@ def document_openapi(
             _obj({"predictions": _PREDICTIONS, "model": _MODEL}, ["predictions", "model"]),
         ),
         "413": too_big,
+        "415": not_json,
         "422": _json(
             "invalid listing (each error names its field) or an empty list",
             _obj({"detail": {"anyOf": [{"type": "array", "items": _ERROR_ITEM}, _STR]}}, ["detail"]),
@@ -223,6 +229,7 @@ def document_openapi(
         "200": _json("one prediction per row", _obj({"predictions": _PREDICTIONS}, ["predictions"])),
         "400": _json("not an MLflow dataframe payload, or invalid rows", _MLFLOW_ERROR),
         "413": too_big,
+        "415": not_json,
         "503": not_ready,
     }
     if listing is not None:

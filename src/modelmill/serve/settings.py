@@ -50,6 +50,11 @@ class ServeSettings(BaseModel):
     drift_window: int = Field(
         1000, ge=0, description="rows in the sliding window of the live drift gauge (0: no live drift)"
     )
+    fallback: bool = Field(
+        False,
+        description="when the model the URI names cannot be loaded at start, serve the newest older "
+        "version of it that loads (/ready and /metadata say so) instead of staying unready",
+    )
 
     @field_validator("model")
     @classmethod

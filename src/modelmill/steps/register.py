@@ -1,7 +1,9 @@
 """register: put the candidate in the MLflow registry and promote it to ``prod`` if it wins.
 
-Every run registers the candidate as a version of ``model_name`` (reusing the version
-already registered from the same artifact ref and digest), applies the promotion gate
+Every run first loads the candidate and predicts its input example: a model that cannot
+(a truncated ``model.skops``, an ONNX graph that disagrees) fails the step before anything
+is registered or moved. It then registers the candidate as a version of ``model_name``
+(reusing the version already registered from the same artifact ref and digest), applies the promotion gate
 to the evaluation's test metrics and, when the candidate wins, moves ``prod`` in the
 registry and in the artifact store. The decision is written as the ``promotion`` output
 and kept in the store's alias history.
@@ -13,9 +15,9 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelmill.core.errors import ArtifactNotFoundError, ModelmillError
+from modelmill.core.errors import ArtifactNotFoundError, BrokenModelError, ModelmillError
 from modelmill.registry.mlflow_registry import PROD, MlflowRegistry
-from modelmill.registry.promotion import Decision, decide, promote
+from modelmill.registry.promotion import Decision, check_candidate, decide, promote
 from modelmill.store.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -71,6 +73,13 @@ def run(ctx: StepContext) -> None:
         decision = decide(candidate, prod_metrics, metric, min_improvement)
 
     ws = Workspace(ctx.store.root)
+    try:
+        check_candidate(ws, model)
+    except BrokenModelError as exc:
+        raise BrokenModelError(
+            f"candidate refused: {exc}; it was not registered and prod is unchanged "
+            f"({prod_before or 'none'}). Re-run the train step (--force-step train)"
+        ) from None
     registry = MlflowRegistry.for_workspace(ws, p.get("tracking_uri"), str(p["experiment_name"]))
     metric_tags = {f"modelmill.test_{k}": v for k, v in candidate.items() if k != "ref"}
     registered, created = registry.register(

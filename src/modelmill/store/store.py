@@ -19,7 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, StoreError, UsageError
+from modelmill.core.errors import (
+    ArtifactNotFoundError,
+    IntegrityError,
+    StoreError,
+    UsageError,
+    WorkspaceReadOnlyError,
+)
 from modelmill.core.hashing import sha256_path
 from modelmill.core.names import LATEST, ArtifactRef, parse_ref, validate_alias, validate_name
 from modelmill.core.types import ArtifactVersion
@@ -97,6 +103,7 @@ class ArtifactStore:
         The runner stores a step's outputs this way, so a step whose second output fails
         to store leaves no first output behind either.
         """
+        self._require_writable()  # before a blob is staged: a read-only workspace stays untouched
         prepared = [self._prepare(r) for r in requests]
 
         def commit(conn: sqlite3.Connection) -> list[int]:
@@ -292,8 +299,10 @@ class ArtifactStore:
         """Remove temp files and unreferenced blobs older than ``grace_seconds``.
 
         The grace period protects a concurrent writer whose blob is placed but whose
-        index commit has not landed yet.
+        index commit has not landed yet. ``dry_run`` only reads (it works read-only).
         """
+        if not dry_run:
+            self._require_writable()
         cutoff = time.time() - grace_seconds
         referenced = set(
             self.db.read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT digest FROM versions")])
@@ -312,6 +321,10 @@ class ArtifactStore:
         return stale
 
     # ----------------------------------------------------------------- helpers
+    def _require_writable(self) -> None:
+        if self.db.read_only is not None:
+            raise WorkspaceReadOnlyError(self.db.read_only)
+
     def _check(self, version: ArtifactVersion, actual: str | None) -> None:
         if actual != version.digest:
             state = "is missing" if actual is None else f"hashes to sha256:{actual[:12]}"

@@ -79,7 +79,9 @@ def run_optuna(
     name = study_name or study_name_for(space, key, direction, opts.config_dir)
     representatives = space.representatives()
     cfg = config_mod.compose(representatives[0], config_dir=opts.config_dir)
-    root = api.open_workspace(cfg.main.workspace).root
+    ws = api.open_workspace(cfg.main.workspace)
+    ws.require_writable()  # the study lock and database live in the workspace
+    root = ws.root
     with _study_lock(root, name):
         held = _open_study(optuna, root, name, key, direction, seed)
         earlier = _earlier_results(held.study)

@@ -94,6 +94,7 @@ class SweepSession:
         self.plan, configs = make_plan(trials, config_dir=opts.config_dir)
         cfg = configs[0]
         self.ws = api.open_workspace(cfg.main.workspace)
+        self.ws.require_writable()  # before the group run: a read-only workspace changes nothing
         self.pinned = [f"main.workspace={self.ws.root}"]
         key = metric_key(opts.metric)
         self.summary = SweepSummary(

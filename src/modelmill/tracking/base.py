@@ -26,10 +26,11 @@ class Tracker(Protocol):
         """A file (plot, report) for the current step."""
 
     def end_step(self, status: str, tags: dict[str, str]) -> None:
-        """Close the current step's run with its status and input/output versions."""
+        """Close the current step's run: ``ran``, ``failed`` or ``interrupted``."""
 
     def end_pipeline(self, status: str, summary: dict[str, Any]) -> str | None:
-        """Close the parent run; returns the tracking run id when known."""
+        """Close the parent run (``success``, ``failed`` or ``interrupted``: then end every
+        run this execution opened); returns the tracking run id when known."""
 
 
 class NullTracker:

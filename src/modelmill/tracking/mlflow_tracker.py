@@ -4,6 +4,10 @@
 adapter connects only when a step actually runs. An execution where every step was a
 cache hit is logged by a detached process (``python -m modelmill.tracking.deferred``)
 so the command returns at once and the parent run still appears in MLflow.
+
+Every run is tagged with the process that opened it (:mod:`~modelmill.tracking.liveness`);
+connecting closes the runs of processes that died without closing theirs, and an
+interrupted pipeline ends its own as ``KILLED``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ from typing import Any
 from modelmill.core.errors import ConfigError
 from modelmill.core.types import flatten
 from modelmill.tracking.environment import git_commit, pip_freeze
+from modelmill.tracking.liveness import current
+from modelmill.tracking.orphans import close_orphans, close_own
+from modelmill.tracking.preflight import redacted
 from modelmill.tracking.sqlite_seed import seed_sqlite
 
 MAX_PARAM_CHARS = 6000
+# runner status -> MLflow run status
+RUN_STATUS = {"ran": "FINISHED", "success": "FINISHED", "interrupted": "KILLED"}
 
 
 def quiet_mlflow() -> None:
-    """Silence MLflow's and alembic's INFO chatter (mlflow sets its own levels on import)."""
+    """Silence MLflow's and alembic's INFO chatter (mlflow sets its own levels on import) and its
+    per-download progress bars (a registry model is a dozen files: noise on every command's
+    stderr); a user's own ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` wins."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
@@ -101,6 +113,7 @@ class MlflowTracker:
                 "modelmill.step": step,
                 "modelmill.run_id": self._pending["run_id"],
                 **self._code_tags(),
+                **current().tags(),
                 **tags,
             },
         )
@@ -118,13 +131,17 @@ class MlflowTracker:
     def end_step(self, status: str, tags: dict[str, str]) -> None:
         if self._step_run is None:
             return
-        self._log_batch(self._step_run, tags=tags)
-        self._client.set_terminated(self._step_run, "FINISHED" if status == "ran" else "FAILED")
-        self._step_run = None
+        run, self._step_run = self._step_run, None
+        try:
+            self._log_batch(run, tags=tags)
+        finally:
+            self._client.set_terminated(run, RUN_STATUS.get(status, "FAILED"))
 
     def end_pipeline(self, status: str, summary: dict[str, Any]) -> str | None:
         self._pending["summary"] = summary
         self._pending["status"] = status
+        if status == "interrupted":
+            return self._end_interrupted()
         if self._client is None and self.defer_when_idle:
             self._spawn_deferred()
             return None
@@ -139,9 +156,28 @@ class MlflowTracker:
         for step in summary.get("steps", []):
             tags[f"modelmill.step.{step['name']}"] = step["status"]
             tags[f"modelmill.step.{step['name']}.outputs"] = ",".join(step["outputs"])
-        self._log_batch(parent, metrics=summary.get("metrics", {}), tags=tags)
-        ok = self._pending.get("status") == "success"
-        client.set_terminated(parent, "FINISHED" if ok else "FAILED")
+        status = RUN_STATUS.get(self._pending.get("status", ""), "FAILED")
+        try:
+            self._log_batch(parent, metrics=summary.get("metrics", {}), tags=tags)
+        except BaseException:
+            client.set_terminated(parent, "KILLED" if status == "KILLED" else "FAILED")
+            raise
+        client.set_terminated(parent, status)
+        return parent
+
+    def _end_interrupted(self) -> str | None:
+        """Ctrl-C or SIGTERM: end the step and parent runs this process opened as ``KILLED``.
+
+        Nothing was opened when nothing ran yet (the parent run is created on first use).
+        """
+        if self._client is None:
+            return None
+        if self._step_run is not None:
+            self.end_step("interrupted", {})
+        parent = self._parent
+        if parent is not None:
+            self.finish_now()
+        close_own(self._client, self._experiment_id())  # a run created as the signal landed
         return parent
 
     def _connect(self) -> tuple[Any, str]:
@@ -152,12 +188,13 @@ class MlflowTracker:
             seed_sqlite(self.tracking_uri, self.artifact_root)
             try:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri)
-                self._parent = self._create_parent()
+                close_orphans(self._client, self._experiment_id())
+                self._create_parent()
             except Exception as exc:  # any backend failure: bad URI, unreachable server, bad DB
                 self._client = None
                 raise ConfigError(
-                    f"main.tracking_uri={self.tracking_uri!r}: cannot log to MLflow ({type(exc).__name__}: "
-                    f"{exc}). Fix the URI, or run with main.tracking=none."
+                    f"main.tracking_uri={redacted(self.tracking_uri)!r}: cannot log to MLflow "
+                    f"({type(exc).__name__}: {exc}). Fix the URI, or run with main.tracking=none."
                 ) from None
         assert self._parent is not None
         return self._client, self._parent
@@ -174,7 +211,7 @@ class MlflowTracker:
             "modelmill.git_dirty": str(self._pending["git_dirty"]).lower(),
         }
 
-    def _create_parent(self) -> str:
+    def _create_parent(self) -> None:
         p = self._pending
         run = self._client.create_run(
             self._experiment_id(),
@@ -184,16 +221,16 @@ class MlflowTracker:
                 "modelmill.run_id": p["run_id"],
                 "modelmill.kind": "pipeline",
                 **self._code_tags(),
+                **current().tags(),
                 **p.get("tags", {}),
                 **({"mlflow.parentRunId": p["parent_run_id"]} if p.get("parent_run_id") else {}),
             },
         )
-        run_id = str(run.info.run_id)
+        run_id = self._parent = str(run.info.run_id)  # known at once: an interrupt can end it
         self._log_params(run_id, p["params"])
         self._client.log_text(run_id, p["config_yaml"], "config.yaml")
         self._client.log_text(run_id, pip_freeze(), "environment/requirements.txt")
         self._client.log_text(run_id, sys.version, "environment/python.txt")
-        return run_id
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

@@ -7,7 +7,13 @@ set of versions in the user cache (``$MODELMILL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/modelmill``, else ``~/.cache/modelmill``) and copied from there.
 
 Anything unexpected (read-only cache, a failed build) falls back to MLflow creating the
-database itself: seeding is an optimisation, never a requirement.
+database itself: seeding is an optimisation, never a requirement. A database that does not
+exist in a directory nobody may write (a read-only workspace) cannot be created by MLflow
+either: that is reported at once, as :class:`WorkspaceReadOnlyError`.
+
+An existing database on a read-only volume needs nothing special: MLflow's store keeps
+SQLite's default rollback journal, which reads without writing, and it neither migrates nor
+creates anything when the schema is current and the Default experiment exists.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import sqlite3
 import tempfile
 from importlib import metadata
 from pathlib import Path
+
+from modelmill.core.errors import WorkspaceReadOnlyError
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +54,23 @@ def seed_sqlite(uri: str, artifact_root: Path | None) -> bool:
     """Create the database of ``uri`` from the cached template when it does not exist yet.
 
     Returns whether it was seeded. The copy is linked into place only if no other process
-    created the file meanwhile, so a concurrent first use never overwrites a live store.
+    created the file meanwhile, so a concurrent first use never overwrites a live store. An
+    existing file that is not a database raises :class:`DatabaseCorruptError` naming it, before
+    MLflow's first query fails with a long SQLAlchemy traceback.
     """
+    from modelmill.tracking.preflight import check_local_database  # it imports this module
+
     target = local_sqlite_path(uri)
+    if target is not None and target.exists():
+        check_local_database(uri)
     if target is None or target.exists():
         return False
+    if target.parent.is_dir() and not os.access(target.parent, os.W_OK):
+        raise WorkspaceReadOnlyError(
+            f"MLflow store {target} does not exist and {target.parent} is read-only, so it cannot be "
+            "created: nothing was registered or tracked there. Point main.tracking_uri (--tracking-uri) "
+            "at the store that holds the runs and models, or use a store reference (NAME:ALIAS)."
+        )
     try:
         template = _template()
         target.parent.mkdir(parents=True, exist_ok=True)

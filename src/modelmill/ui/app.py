@@ -19,7 +19,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from modelmill.core.errors import ArtifactNotFoundError, InvalidNameError, ModelmillError, UsageError
+from modelmill.core.errors import (
+    ArtifactNotFoundError,
+    IntegrityError,
+    ModelmillError,
+    UsageError,
+)
+from modelmill.core.names import version_number
+from modelmill.registry.promotion import refuse_prod_by_hand
 from modelmill.store.lineage import build_lineage
 from modelmill.store.workspace import Workspace
 from modelmill.ui import data, pages
@@ -63,11 +70,6 @@ def not_found(message: str) -> HTMLResponse:
     return HTMLResponse(page("Not found", f'<p class="err">{esc(message)}</p>'), status_code=404)
 
 
-def _version_number(version: str) -> int | None:
-    text = version[1:] if version.startswith("v") else version
-    return int(text) if text.isdigit() else None
-
-
 def create_app(workspace: Workspace | str | os.PathLike[str], allow_writes: bool = False,
                mlflow_url: str | None = data.DEFAULT_MLFLOW_UI,
                allowed_hosts: list[str] | None = None) -> FastAPI:  # fmt: skip
@@ -86,10 +88,22 @@ def create_app(workspace: Workspace | str | os.PathLike[str], allow_writes: bool
 
     @app.exception_handler(ModelmillError)
     async def _store_error(request: Request, exc: ModelmillError) -> HTMLResponse:
-        code = 404 if isinstance(exc, ArtifactNotFoundError) else 500
+        code = _status(exc)
         return HTMLResponse(page("Error", f'<p class="err">{esc(exc)}</p>'), status_code=code)
 
     return app
+
+
+def _status(exc: ModelmillError) -> int:
+    """A bad URL is the client's (4xx); stored bytes that fail verification are a conflict
+    between the index and the blobs (409, fixed with ``modelmill artifacts verify``), not a crash."""
+    if isinstance(exc, ArtifactNotFoundError):
+        return 404
+    if isinstance(exc, UsageError):
+        return 400
+    if isinstance(exc, IntegrityError):
+        return 409
+    return 503
 
 
 def _read_routes(app: FastAPI) -> None:
@@ -103,7 +117,7 @@ def _read_routes(app: FastAPI) -> None:
 
     @app.get("/artifacts/{name}/{version}", response_class=HTMLResponse)
     def artifact(name: str, version: str, msg: str = "", ui: UISettings = Depends(get_ui)) -> Response:
-        number = _version_number(version)
+        number = version_number(version)
         v = data.find_version(ui.workspace, name, number) if number is not None else None
         if v is None:
             return not_found(f"no artifact version {name}:{version} in this workspace")
@@ -136,7 +150,7 @@ def _read_routes(app: FastAPI) -> None:
 def _report_routes(app: FastAPI) -> None:
     @app.get("/reports/{name}/{version}/{relative:path}")
     def report(name: str, version: str, relative: str, ui: UISettings = Depends(get_ui)) -> Response:
-        number = _version_number(version)
+        number = version_number(version)
         v = data.find_version(ui.workspace, name, number) if number is not None else None
         target = data.report_file(ui.workspace, v, relative) if v is not None else None
         if target is None:
@@ -174,7 +188,7 @@ def _write_routes(app: FastAPI) -> None:
             return HTMLResponse(page("Forbidden", '<p class="err">cross-site request refused</p>'), 403)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         alias = (form.get("alias") or [""])[0].strip()
-        number = _version_number(version)
+        number = version_number(version)
         v = (
             await run_in_threadpool(data.find_version, ui.workspace, name, number)
             if number is not None
@@ -183,8 +197,9 @@ def _write_routes(app: FastAPI) -> None:
         if v is None:
             return not_found(f"no artifact version {name}:{version} in this workspace")
         try:
+            refuse_prod_by_hand(v.type, alias)
             await run_in_threadpool(ui.workspace.store.set_alias, v.ref, alias, "set from modelmill ui")
-        except InvalidNameError as exc:
+        except UsageError as exc:
             return HTMLResponse(page("Invalid alias", f'<p class="err">{esc(exc)}</p>'), status_code=400)
         target = url("artifacts", v.name, v.version, msg=f"alias '{alias}' now points at {v.ref}")
         return RedirectResponse(target, status_code=303)

@@ -15,9 +15,15 @@ The same tests run in four places:
 
 * Python, through the functions below.
 
-Modules: :mod:`~modelmill.validation.checks` (deterministic tests and the
-:class:`CheckResult` record), :mod:`~modelmill.validation.stats` (KL and Kolmogorov-Smirnov,
-with the decision rule in its docstring), :mod:`~modelmill.validation.report` (JSON + HTML).
+Columns are tested *as read* from the given file, against the declared types of
+:mod:`~modelmill.validation.schema` (a Parquet column of strings holding numbers is text, not
+numbers). The pipeline runs those type tests in its get_data step too, on the user's file,
+because the ``sample.csv`` copy the later steps read no longer shows them.
+
+Modules: :mod:`~modelmill.validation.schema` (declared column types and the generic type
+test), :mod:`~modelmill.validation.checks` (deterministic tests and the :class:`CheckResult`
+record), :mod:`~modelmill.validation.stats` (KL and Kolmogorov-Smirnov, with the decision rule
+in its docstring), :mod:`~modelmill.validation.report` (JSON + HTML).
 """
 
 from __future__ import annotations

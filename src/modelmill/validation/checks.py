@@ -1,25 +1,27 @@
-"""Deterministic data tests on a clean listings sample.
+"""Deterministic data tests on a listings sample.
 
-Each test takes a DataFrame (as read from CSV) and returns a :class:`CheckResult`; none
-raises on malformed data (a missing column or a text price is reported as a failure), so a
-report always lists every test. Failure messages name the test, the offending rows (ids
+Each test takes a DataFrame (as read from CSV or Parquet) and returns a :class:`CheckResult`;
+none raises on malformed data (a missing column or a text price is reported as a failure), so
+a report always lists every test. Failure messages name the test, the offending rows (ids
 and bad values, at most :data:`MAX_OFFENDING`) or the statistic, and the threshold.
+
+Column types are declared in :mod:`modelmill.validation.schema` (``NYC_LISTINGS``): the test
+``column_dtypes`` checks each column as read against its declared kind and nullability, and
+``date_range`` checks date columns against ``data_check.min_date``/``max_date``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import pandas as pd
 
-from modelmill.datasets.nyc_demo import COLUMNS
+from modelmill.validation.schema import NYC_LISTINGS, ColumnType, parse_dates, resolve_date, type_problems
 
+COLUMNS = tuple(spec.name for spec in NYC_LISTINGS)  # the declared columns, in file order
 KNOWN_GROUPS = ("Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island")
-NUMERIC_COLUMNS = ("id", "host_id", "latitude", "longitude", "price", "minimum_nights",
-                   "number_of_reviews", "reviews_per_month", "calculated_host_listings_count",
-                   "availability_365")  # fmt: skip
-TEXT_COLUMNS = tuple(c for c in COLUMNS if c not in NUMERIC_COLUMNS)
 MAX_OFFENDING = 20
 
 
@@ -49,6 +51,11 @@ class CheckResult:
 
 def default_params() -> dict[str, Any]:
     """Thresholds from the packaged ``conf/config.yaml`` (``etl`` and ``data_check``)."""
+    return dict(_default_params())
+
+
+@lru_cache(maxsize=1)
+def _default_params() -> dict[str, Any]:
     from importlib import resources
 
     from omegaconf import OmegaConf
@@ -61,6 +68,7 @@ def default_params() -> dict[str, Any]:
         "longitude": [float(v) for v in etl.longitude], "latitude": [float(v) for v in etl.latitude],
         "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
         "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
+        "min_date": str(dc.min_date), "max_date": str(dc.max_date),
     }  # fmt: skip
 
 
@@ -135,47 +143,55 @@ def check_column_names(frame: pd.DataFrame, expected: tuple[str, ...] = COLUMNS)
                        message, n_offending=len(missing) + len(extra))  # fmt: skip
 
 
-def _not_text(series: pd.Series) -> pd.Series:
-    """Present values that are not strings (pandas 3 ``str`` columns have none)."""
-    return series.notna() & ~series.map(lambda v: isinstance(v, str))
+def check_dtypes(frame: pd.DataFrame, schema: tuple[ColumnType, ...] = NYC_LISTINGS) -> CheckResult:
+    """Every declared column holds its declared kind as read, and values where it may not miss any.
 
-
-def _dtype_problem(series: pd.Series, numeric: bool) -> bool:
-    if series.isna().all():  # an all-missing column reads as float64 whatever it holds
-        return False
-    if numeric:
-        return pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series)
-    if pd.api.types.is_object_dtype(series):  # object: text if every present value is a str
-        return bool(_not_text(series).any())
-    return not pd.api.types.is_string_dtype(series)
-
-
-def check_dtypes(frame: pd.DataFrame) -> CheckResult:
-    """Numeric columns numeric, text columns text (``str`` or ``object``); all-missing tolerated."""
+    Text holding numbers fails a numeric column: in a CSV digits are read as numbers, so only
+    typed files (Parquet) can store them as text. See :mod:`modelmill.validation.schema`.
+    """
     name = "column_dtypes"
-    threshold = {"numeric": list(NUMERIC_COLUMNS), "text": list(TEXT_COLUMNS)}
-    bad: list[str] = []
-    rows: list[dict[str, Any]] = []
-    for column in COLUMNS:
-        if column not in frame.columns:
-            continue
-        numeric = column in NUMERIC_COLUMNS
-        series = frame[column]
-        if not _dtype_problem(series, numeric):
-            continue
-        bad.append(f"{column} is {series.dtype}, expected {'numeric' if numeric else 'text'}")
-        if numeric:  # the values that kept the column from parsing as numbers
-            rows += offending_rows(frame, pd.to_numeric(series, errors="coerce").isna() & series.notna(),
-                                   [column])  # fmt: skip
-        elif pd.api.types.is_object_dtype(series):  # mixed text and numbers
-            rows += offending_rows(frame, _not_text(series), [column])
-    rows = rows[:MAX_OFFENDING]
-    if not bad:
+    threshold = {spec.name: spec.kind + ("" if spec.nullable else ", not null") for spec in schema}
+    problems = type_problems(frame, schema)
+    if not problems:
         return CheckResult(name, "deterministic", True, 0.0, threshold,
-                           f"{name}: numeric and text columns have the expected types")  # fmt: skip
-    example = f"; e.g. {describe_rows(rows, len(rows))}" if rows else ""
-    message = f"{name}: {'; '.join(bad)}{example}"
-    return CheckResult(name, "deterministic", False, float(len(bad)), threshold, message, rows, len(bad))
+                           f"{name}: every column holds its declared type")  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    parts = []
+    for problem in problems:
+        shown = offending_rows(frame, problem.rows, [problem.column])[:3]
+        rows += shown
+        parts.append(problem.message(describe_rows(shown[:1], int(problem.rows.sum())) if shown else ""))
+    message = f"{name}: {'; '.join(parts)}"
+    return CheckResult(name, "deterministic", False, float(len(problems)), threshold, message,
+                       rows[:MAX_OFFENDING], len(problems))  # fmt: skip
+
+
+def check_date_range(
+    frame: pd.DataFrame, min_date: str, max_date: str, schema: tuple[ColumnType, ...] = NYC_LISTINGS
+) -> CheckResult:
+    """Dates of the declared date columns within ``[min_date, max_date]`` (``today`` allowed).
+
+    Missing and unparsable values are left to ``column_dtypes``.
+    """
+    name, threshold = "date_range", [min_date, max_date]
+    try:
+        low, high = resolve_date(min_date), resolve_date(max_date)
+    except ValueError as exc:
+        return CheckResult(name, "deterministic", False, None, threshold, f"{name}: bad bound: {exc}")
+    columns = [spec for spec in schema if spec.kind == "date" and spec.name in frame.columns]
+    bad = pd.Series(False, index=frame.index)
+    for spec in columns:
+        dates = parse_dates(frame[spec.name], spec)
+        bad |= dates.notna() & ~dates.between(low, high)
+    names = ", ".join(spec.name for spec in columns) or "no date column"
+    # the passing message names the bounds as configured ("today", not the date): a report
+    # must not change from one day to the next for the same sample
+    what = f"{names} within [{min_date}, {max_date}]"
+    result = _row_check(name, frame, bad, [spec.name for spec in columns], threshold, what)
+    if not result.passed:
+        result.message += (f"; fix those dates, or change data_check.min_date/max_date "
+                           f"(now [{low.date()}, {high.date()}])")  # fmt: skip
+    return result
 
 
 def check_neighbourhood_groups(frame: pd.DataFrame, known: tuple[str, ...] = KNOWN_GROUPS) -> CheckResult:
@@ -236,13 +252,16 @@ def check_unique_ids(frame: pd.DataFrame) -> CheckResult:
 
 
 def run_checks(frame: pd.DataFrame, params: dict[str, Any]) -> list[CheckResult]:
-    """Every deterministic test, in report order; ``params`` as in :func:`default_params`."""
+    """Every deterministic test, in report order; ``params`` as in :func:`default_params`
+    (the date bounds default to the configured ones when absent)."""
+    dates = {key: params.get(key, _default_params()[key]) for key in ("min_date", "max_date")}
     return [
         check_column_names(frame),
         check_dtypes(frame),
         check_neighbourhood_groups(frame),
         check_boundaries(frame, params["longitude"], params["latitude"]),
         check_price_range(frame, params["min_price"], params["max_price"]),
+        check_date_range(frame, dates["min_date"], dates["max_date"]),
         check_row_count(frame, params["min_rows"], params["max_rows"]),
         check_unique_ids(frame),
     ]

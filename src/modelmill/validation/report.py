@@ -43,13 +43,13 @@ def build_report(
 
 
 def failure_message(results: Sequence[CheckResult]) -> str:
-    """One line per failed test (its message names statistic/rows and threshold); '' if none failed."""
+    """One line: how many tests failed, then each failed test's message (naming statistic or rows,
+    threshold and fix) after ``|``; '' if none failed. One line because it ends up as the CLI's
+    ``error:`` line and in retrain's decision line."""
     failed = [r for r in results if not r.passed]
     if not failed:
         return ""
-    lines = [f"{len(failed)} of {len(results)} data tests failed:"]
-    lines += [f"  - {r.message}" for r in failed]
-    return "\n".join(lines)
+    return f"{len(failed)} of {len(results)} data tests failed: " + " | ".join(r.message for r in failed)
 
 
 _fmt = layout.fmt

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 THRESHOLDS = (("kl_threshold", float), ("ks_alpha", float), ("min_price", float), ("max_price", float),
-              ("min_rows", int), ("max_rows", int))  # fmt: skip
+              ("min_rows", int), ("max_rows", int), ("min_date", str), ("max_date", str))  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

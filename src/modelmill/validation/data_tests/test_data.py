@@ -36,6 +36,10 @@ def test_price_range(data: pd.DataFrame, params: dict[str, Any]) -> None:
     _assert(checks.check_price_range(data, params["min_price"], params["max_price"]))
 
 
+def test_date_range(data: pd.DataFrame, params: dict[str, Any]) -> None:
+    _assert(checks.check_date_range(data, params["min_date"], params["max_date"]))
+
+
 def test_row_count(data: pd.DataFrame, params: dict[str, Any]) -> None:
     _assert(checks.check_row_count(data, params["min_rows"], params["max_rows"]))
 
