@@ -12,6 +12,13 @@ off; then each configuration is fitted in-process exactly as the train step fits
 on the validation part and on ``test_data.csv``. Both fits run back to back in this
 process, so their ``fit_s`` are comparable (all cores: the forest's ``n_jobs=-1``,
 the boosting's OpenMP threads). The margin is the relative test MAE improvement.
+
+Two more rows: ``gradient_boosting`` (a new project's default family, ``model=gradient_boosting``)
+and ``hgb_default_from_dtype``, scikit-learn's ``HistGradientBoostingRegressor()`` with default
+parameters and ``categorical_features="from_dtype"`` fitted on the same train part (the spec's
+categorical, ordinal and boolean columns as pandas categories, numbers as they are, dates as
+days since 1970-01-01, text columns left out: it has no text features), the baseline the
+default family must match or beat.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from _common import data_overrides
 CONFIGS = {
     "course_random_forest": [],  # the default: model=random_forest
     "hist_gradient_boosting": ["model=hist_gradient_boosting"],
+    "gradient_boosting": ["model=gradient_boosting"],  # a new project's default family
 }
+BASELINE = "hgb_default_from_dtype"
 DATA_STEPS = "main.steps=get_data,basic_cleaning,data_check,data_split"
 
 
@@ -51,13 +60,17 @@ def split(workspace: Path, data: list[str]) -> tuple[Any, Any]:
 def fit(overrides: list[str], trainval: Any, test: Any) -> dict[str, Any]:
     """Fit one configuration like the train step does; its figures."""
     from modelmill import config
-    from modelmill.features.metrics import regression_metrics
-    from modelmill.pipelines.nyc import train_params
-    from modelmill.steps.train import fit_and_score
+    from modelmill.datasets.spec import spec_from_config
+    from modelmill.pipelines.tabular import train_params
+    from modelmill.steps.train import features_and_target, fit_and_score
+    from modelmill.tasks import get_task
 
-    params = train_params(config.compose(overrides).modeling)
+    cfg = config.compose(overrides)
+    spec = spec_from_config(cfg)
+    params = {**train_params(cfg.modeling, spec), "model": str(cfg.main.model_artifact)}
     fitted = fit_and_score(trainval, params)
-    scores = regression_metrics(test["price"], fitted.pipeline.predict(test.drop(columns=["price"])))
+    x_test, y_test = features_and_target(test, spec.target, "test_data.csv")
+    scores = get_task(spec.task).score(y_test, fitted.pipeline.predict(x_test))
     return {
         "overrides": " ".join(overrides) or "(defaults)",
         "estimator": params["estimator"],
@@ -67,6 +80,69 @@ def fit(overrides: list[str], trainval: Any, test: Any) -> dict[str, Any]:
         "test_r2": round(scores["r2"], 4),
         "fit_s": round(fitted.metrics["fit_seconds"], 2),
     }
+
+
+def baseline_frame(frame: Any, features: list[dict[str, Any]]) -> Any:
+    """The spec's input columns as ``categorical_features="from_dtype"`` reads them (text left out)."""
+    import pandas as pd
+
+    out = {}
+    for feature in features:
+        name, role = feature["name"], feature["role"]
+        if role in ("categorical", "ordinal", "boolean"):
+            out[name] = frame[name].astype(str).where(frame[name].notna()).astype("category")
+        elif role == "date":
+            out[name] = (pd.to_datetime(frame[name], errors="coerce") - pd.Timestamp("1970-01-01")).dt.days
+        elif role != "text":
+            out[name] = pd.to_numeric(frame[name], errors="coerce")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def fit_baseline(trainval: Any, test: Any) -> dict[str, Any]:
+    """``HistGradientBoostingRegressor()`` (defaults, ``from_dtype``) on the train step's train
+    part, scored on its validation part and on the test set."""
+    import time
+
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from modelmill import config
+    from modelmill.datasets.spec import spec_from_config
+    from modelmill.pipelines.tabular import train_params
+    from modelmill.steps.train import features_and_target, split_train_val
+    from modelmill.tasks import get_task
+
+    cfg = config.compose([])
+    spec = spec_from_config(cfg)
+    params = train_params(cfg.modeling, spec)
+    task = get_task(spec.task)
+    x_train, x_val, y_train, y_val = split_train_val(trainval, params)
+    x_test, y_test = features_and_target(test, spec.target, "test_data.csv")
+    features = params["features"]
+    categories = {f["name"]: None for f in features if f["role"] in ("categorical", "ordinal", "boolean")}
+    train = baseline_frame(x_train, features)
+    for name in categories:  # one category set for every part (unseen values: missing)
+        categories[name] = train[name].cat.categories
+    model = HistGradientBoostingRegressor(
+        categorical_features="from_dtype", random_state=int(params["random_seed"])
+    )
+    started = time.perf_counter()
+    model.fit(train, y_train)
+    fit_s = time.perf_counter() - started
+
+    def predict(x: Any) -> Any:
+        rows = baseline_frame(x, features)
+        for name, known in categories.items():
+            rows[name] = pd.Categorical(rows[name].astype(object), categories=known)
+        return model.predict(rows)
+
+    val, scores = task.score(y_val, predict(x_val)), task.score(y_test, predict(x_test))
+    return {
+        "overrides": "HistGradientBoostingRegressor(categorical_features='from_dtype')",
+        "estimator": "sklearn default", "target_transform": "none",
+        "test_mae": round(scores["mae"], 3), "val_mae": round(val["mae"], 3),
+        "test_r2": round(scores["r2"], 4), "fit_s": round(fit_s, 2),
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -79,6 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainval, test = split(Path(tmp) / "ws", data)
     results = {name: fit(overrides, trainval, test) for name, overrides in CONFIGS.items()}
+    results[BASELINE] = fit_baseline(trainval, test)
     course, tuned = results["course_random_forest"], results["hist_gradient_boosting"]
     figures = {
         "data": described,
@@ -88,6 +165,12 @@ def main() -> None:
         "test_mae_margin": round((course["test_mae"] - tuned["test_mae"]) / course["test_mae"], 4),
         "val_mae_margin": round((course["val_mae"] - tuned["val_mae"]) / course["val_mae"], 4),
         "fit_ratio": round(tuned["fit_s"] / course["fit_s"], 3),
+        # > 0: the default family's test MAE is that fraction below the sklearn default's
+        "default_vs_baseline_margin": round(
+            (results[BASELINE]["test_mae"] - results["gradient_boosting"]["test_mae"])
+            / results[BASELINE]["test_mae"],
+            4,
+        ),
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -98,6 +181,7 @@ def main() -> None:
         print(f"{name:24} {r['test_mae']:9.3f} {r['val_mae']:9.3f} {r['test_r2']:8.4f} {r['fit_s']:7.2f}")
     print(f"test MAE margin {figures['test_mae_margin']:+.2%}, val MAE margin "
           f"{figures['val_mae_margin']:+.2%}, fit time ratio {figures['fit_ratio']:.2f}")  # fmt: skip
+    print(f"gradient_boosting vs {BASELINE}: test MAE margin {figures['default_vs_baseline_margin']:+.2%}")
 
 
 if __name__ == "__main__":

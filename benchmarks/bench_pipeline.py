@@ -58,8 +58,10 @@ def fit_alone(workspace: Path) -> float:
     trainval = pd.read_csv(open_workspace(workspace).store.path("trainval_data.csv"))
     train, _ = train_test_split(trainval, test_size=mod.val_size, random_state=mod.random_seed,
                                 stratify=trainval[mod.stratify_by])  # fmt: skip
-    params = {"max_tfidf_features": mod.max_tfidf_features, "random_seed": mod.random_seed,
-              "random_forest": dict(mod.random_forest)}  # fmt: skip
+    from modelmill.datasets.spec import spec_from_config
+
+    family = {"estimator": "random_forest", "random_forest": dict(mod.random_forest)}
+    params = spec_from_config(cfg).features_params() | {"random_seed": mod.random_seed, **family}
     model = build_inference_pipeline(params)
     started = time.perf_counter()
     model.fit(train.drop(columns=["price"]), train["price"])

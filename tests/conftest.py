@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from modelmill import Workspace
+
+# `make test` runs two xdist workers on two cores: OpenMP (HistGradientBoosting, onnxruntime)
+# starting two threads in each worker oversubscribes them, and spinning threads then make a
+# one-second fit take tens of seconds. Set before any worker imports the OpenMP runtime.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLE = REPO.parent / "shared" / "data" / "nyc_airbnb_2019_sample.csv"

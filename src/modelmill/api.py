@@ -16,15 +16,16 @@ from typing import Any
 from modelmill import config as config_mod
 from modelmill.core.errors import ConfigError, PipelineDefinitionError
 from modelmill.core.types import RunSummary
-from modelmill.runner import Executor, Pipeline, Reporter
+from modelmill.runner import Executor, Pipeline, Reporter, Step
 from modelmill.store.lineage import Direction, LineageGraph, build_lineage
 from modelmill.store.workspace import Workspace
 from modelmill.tracking.base import NullTracker, Tracker
 
 
 def open_workspace(path: str | Path | None = None) -> Workspace:
-    """Open (creating if needed) a workspace; default ``$MODELMILL_HOME`` or ``./.modelmill``."""
-    return Workspace(path)
+    """Open (creating if needed) a workspace; default ``$MODELMILL_HOME``, else ``.modelmill`` in
+    the project folder (see :mod:`modelmill.config`), else ``./.modelmill``."""
+    return Workspace(path if path is not None else config_mod.default_workspace())
 
 
 def lineage(ref: str, *, workspace: Workspace | None = None, direction: Direction = "up") -> LineageGraph:
@@ -33,7 +34,13 @@ def lineage(ref: str, *, workspace: Workspace | None = None, direction: Directio
 
 
 def load_pipeline(cfg: Any) -> Pipeline:
-    """Call the ``main.pipeline`` factory (``'package.module:function'``) with the config."""
+    """Call the ``main.pipeline`` factory (``'package.module:function'``) with the config.
+
+    The project's folder is on ``sys.path`` first (:func:`modelmill.config.compose` puts it
+    there; a recorded config, as ``reproduce`` reads it, gets the current project's), so a
+    project's own pipeline and steps (``steps.pipeline:build_pipeline``) import.
+    """
+    config_mod.activate_project(config_mod.project_root())
     target = str(cfg.main.pipeline)
     module_name, sep, attr = target.partition(":")
     if not sep:
@@ -49,6 +56,32 @@ def load_pipeline(cfg: Any) -> Pipeline:
     if not isinstance(pipeline, Pipeline):
         raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
     return pipeline
+
+
+MODEL_TYPE, TEST_TYPE = "model_export", "test_data"
+
+
+def _typed_output(s: Step, kind: str, role: str, command: str) -> str:
+    """``s``'s output of type ``kind``, else its only output."""
+    typed = [o.name for o in s.outputs if o.type == kind]
+    if typed or len(s.outputs) == 1:
+        return (typed or [s.outputs[0].name])[0]
+    raise PipelineDefinitionError(
+        f"{command} looks for the output of type '{kind}' of step '{s.name}' (role {role}); it declares "
+        f"{', '.join(f'{o.name} ({o.type})' for o in s.outputs) or 'no output'}"
+    )
+
+
+def model_output(pipeline: Pipeline, command: str) -> tuple[Step, str]:
+    """The step with role ``train`` and its model output (type ``model_export``, else its only one)."""
+    train = pipeline.require_role("train", command)
+    return train, _typed_output(train, MODEL_TYPE, "train", command)
+
+
+def holdout_output(pipeline: Pipeline, command: str) -> tuple[Step, str]:
+    """The step with role ``split`` and its test split (the output of type ``test_data``)."""
+    split = pipeline.require_role("split", command)
+    return split, _typed_output(split, TEST_TYPE, "split", command)
 
 
 def selected_steps(value: Any) -> list[str] | None:
@@ -116,6 +149,10 @@ def run(
     ``tracking_parent``/``tracking_tags`` nest the MLflow run under another run (sweeps).
     """
     cfg = config_mod.compose(overrides, config_dir=config_dir)
+    if cfg.get("dataset") is not None:  # a bad spec fails before any step, whatever the pipeline
+        from modelmill.datasets.spec import spec_from_config
+
+        spec_from_config(cfg)
     ws = open_workspace(cfg.main.workspace)
     ws.require_writable()
     pipeline = load_pipeline(cfg)

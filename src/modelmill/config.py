@@ -4,11 +4,29 @@ Hydra's compose API does the work; this module adds what a CLI user needs on top
 an unknown key is reported with the closest known keys (judged against the config group
 options the command line selects, e.g. ``model=hist_gradient_boosting``), ``main.steps=a,b``
 means a list of steps (not a sweep), and every failure is a :class:`ConfigError` (exit 2).
+
+Projects find their own config. A *project* is a folder holding ``conf/config.yaml`` (the
+marker; ``modelmill init`` writes one). Run from the project folder or any folder below it,
+a command composes that ``conf/`` (the first one found walking up from the current folder;
+``--config-dir`` still wins, and a ``--config-dir`` named ``conf`` makes its parent the
+project), and the project folder
+
+* holds the workspace: a relative ``main.workspace`` (``.modelmill`` by default) and a
+  relative ``etl.sample`` written in the project's config files resolve against the project
+  folder, not the current one (the same keys given on the command line, or
+  ``$MODELMILL_HOME``, keep meaning what they say from where the command runs);
+* is put first on ``sys.path``, so the project's own code (its ``steps/`` package, a
+  ``main.pipeline: steps.pipeline:build_pipeline``) imports with no ``PYTHONPATH``, for the
+  pipeline factory, the step loader and the cache's code fingerprint alike.
+
+Outside a project, the packaged config (the NYC example) is used, as before.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +35,54 @@ from modelmill.core.errors import ConfigError
 
 LIST_KEYS = ("main.steps",)
 PACKAGED = "pkg://modelmill.conf"
+CONF_DIR, CONFIG_FILE = "conf", "config.yaml"  # the project marker: PROJECT/conf/config.yaml
+WORKSPACE_ENV = "MODELMILL_HOME"
+ANCHORED_KEYS = ("main.workspace", "etl.sample")  # paths in a project's files: relative to the project
+
+
+def find_project(start: str | Path | None = None) -> Path | None:
+    """The project folder: ``start`` (default: the current folder) or its nearest parent holding
+    ``conf/config.yaml``; ``None`` outside any project."""
+    here = Path(start if start is not None else Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / CONF_DIR / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def project_config_dir(config_dir: str | Path | None = None) -> Path | None:
+    """The config directory a command composes: ``config_dir`` when given, else the project's
+    ``conf/`` (found from the current folder), else ``None`` (the packaged config)."""
+    if config_dir:
+        return Path(config_dir).absolute()
+    root = find_project()
+    return root / CONF_DIR if root is not None else None
+
+
+def project_root(config_dir: str | Path | None = None) -> Path | None:
+    """The project folder of a config directory (``PROJECT/conf``), or of the current folder."""
+    conf = project_config_dir(config_dir)
+    return conf.parent if conf is not None and conf.name == CONF_DIR else None
+
+
+def activate_project(root: Path | None) -> None:
+    """Put the project folder first on ``sys.path`` (once), so its own modules import."""
+    if root is None:
+        return
+    entry = str(root)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+        import importlib
+
+        importlib.invalidate_caches()
+
+
+def default_workspace() -> Path:
+    """``$MODELMILL_HOME``, else ``.modelmill`` in the project folder, else ``./.modelmill``."""
+    if os.environ.get(WORKSPACE_ENV):
+        return Path(os.environ[WORKSPACE_ENV])
+    root = find_project()
+    return (root if root is not None else Path.cwd()) / ".modelmill"
 
 
 def _one_line(text: str) -> str:
@@ -172,10 +238,12 @@ def _check_file(path: Path, doc: dict[str, Any], groups: set[str]) -> None:
 
     The packaged ``config.yaml`` is the schema: a key it lacks is a typo or a leftover, refused
     with close matches exactly like the same key on the command line. Keys under a config group
-    option (``modeling.<family>``) come from that option's own file and are not checked here.
+    option (``modeling.<family>``) come from that option's own file and are not checked here, nor
+    are keys under ``dataset``: a project's dataset spec is checked by the spec's own model
+    (:func:`modelmill.datasets.spec.spec_from_config`), which names the key and its expected form.
     """
     known = _packaged_keys()
-    free = {f"modeling.{option}" for option in _group_options(groups)}
+    free = {"dataset"} | {f"modeling.{option}" for option in _group_options(groups)}
     for key in _file_keys(doc):
         if key in known or any(key == f or key.startswith(f"{f}.") for f in free):
             continue
@@ -199,21 +267,77 @@ def _packaged_keys() -> list[str]:
     return sorted(set(keys))
 
 
+def _anchor(cfg: Any, root: Path, overrides: Sequence[str]) -> None:
+    """Resolve the relative paths of :data:`ANCHORED_KEYS` written in the project's files
+    against the project folder (command-line values and ``$MODELMILL_HOME`` stay as given)."""
+    from omegaconf import OmegaConf
+
+    given = {parsed.key_or_group for parsed in _parse(overrides)}
+    for key in ANCHORED_KEYS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if key in given or not isinstance(value, str) or not value or value == "demo" or "://" in value:
+            continue
+        if key == "main.workspace" and value == os.environ.get(WORKSPACE_ENV):
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            OmegaConf.update(cfg, key, str(root / path), merge=False)
+
+
+def _composed(
+    config_name: str, fallback: list[str], overrides: Sequence[str], primary: Path | None, doc: Any
+) -> Any:
+    """The composed config, its keys checked (inside an initialized Hydra).
+
+    One composition when it succeeds: Hydra itself refuses an override of a key that does not
+    exist (the config is in struct mode), and a cached run should not pay for two. When it
+    fails, the base config (with the group options the command line selects) is composed to
+    name the unknown key with close matches, or Hydra's own error is reported.
+    """
+    from hydra import compose as hydra_compose
+    from hydra.errors import HydraException
+    from omegaconf import open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        full = hydra_compose(config_name, overrides=[*fallback, *overrides], return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException):
+        full = None
+    if full is not None:
+        if primary is not None and doc is not None:
+            _check_file(primary, doc, {k for k in full.hydra.runtime.choices if not k.startswith("hydra")})
+        with open_dict(full):
+            del full["hydra"]
+        return full
+    base = hydra_compose(config_name, overrides=fallback, return_hydra_config=True)
+    groups = {k for k in base.hydra.runtime.choices if not k.startswith("hydra")}
+    selected = _group_selections(groups, overrides)
+    if selected:  # keys valid only with another option (modeling.hist_gradient_boosting.*)
+        base = hydra_compose(config_name, overrides=[*fallback, *selected], return_hydra_config=True)
+    if primary is not None and doc is not None:
+        _check_file(primary, doc, groups)
+    _check_keys(base, groups, overrides, selected)
+    return hydra_compose(config_name, overrides=[*fallback, *overrides])
+
+
 def compose(
     overrides: Sequence[str] = (),
     *,
     config_dir: str | Path | None = None,
     config_name: str = "config",
 ) -> Any:
-    """The resolved-on-access ``DictConfig`` for these overrides."""
+    """The resolved-on-access ``DictConfig`` for these overrides, from ``config_dir``, else the
+    project's ``conf/`` (see the module docstring), else the packaged config."""
     import yaml
-    from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = normalize_overrides(overrides)
+    config_dir = project_config_dir(config_dir)
+    root = project_root(config_dir)
+    activate_project(root)
     fallback = _packaged_fallback(config_dir, overrides)
     primary = _primary_file(config_dir, config_name) if config_dir else None
     doc = _read_primary(primary) if primary else None  # YAML errors named before Hydra reads it
@@ -224,16 +348,10 @@ def compose(
     )
     try:
         with init:
-            base = hydra_compose(config_name, overrides=fallback, return_hydra_config=True)
-            groups = {k for k in base.hydra.runtime.choices if not k.startswith("hydra")}
-            selected = _group_selections(groups, overrides)
-            if selected:  # keys valid only with another option (modeling.hist_gradient_boosting.*)
-                base = hydra_compose(config_name, overrides=[*fallback, *selected], return_hydra_config=True)
-            if primary is not None and doc is not None:
-                _check_file(primary, doc, groups)
-            _check_keys(base, groups, overrides, selected)
-            cfg = hydra_compose(config_name, overrides=[*fallback, *overrides])
+            cfg = _composed(config_name, fallback, overrides, primary, doc)
             OmegaConf.resolve(cfg)
+            if root is not None:
+                _anchor(cfg, root, overrides)
             return cfg
     except yaml.YAMLError as exc:  # a config group file (model/*.yaml) of the user's
         raise ConfigError(f"a config file in {config_dir or PACKAGED} is not valid YAML: {exc}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelmill.runner import Pipeline, step
+from modelmill.runner import Input, Pipeline, step
 
 STEPS = "tests.example_pipeline.steps"
 STEP_NAMES = ("make_numbers", "double", "total", "report")
@@ -63,3 +63,29 @@ def build(cfg_or_params: Mapping[str, Any] | Any | None = None, *, module: str =
             ),
         ]
     )
+
+
+EFFECT_STEPS = ("make_numbers", "double", "check", "total", "compare", "publish")
+
+
+def build_with_effects(factor: int = 2, *, via: bool = False, module: str = STEPS) -> Pipeline:
+    """make_numbers -> double -> check (sets doubled.json:reference on first use) and
+    double -> total -> compare (reads total.txt:prod) -> publish (moves total.txt:prod)."""
+    return Pipeline(
+        [
+            step("make_numbers", f"{module}:make_numbers", outputs={"numbers.json": "numbers"},
+                 params={"n": 5}, role="ingest"),
+            step("double", f"{module}:double", inputs=["numbers.json"], outputs={"doubled.json": "numbers"},
+                 params={"factor": factor}, role="clean"),
+            step("check", f"{module}:check",
+                 inputs=["doubled.json", Input("doubled.json:reference", external=True, optional=True)],
+                 outputs={"check.json": "report"}, role="check"),
+            step("total", f"{module}:total", inputs=["doubled.json"], outputs={"total.txt": "total"},
+                 role="train"),
+            step("compare", f"{module}:compare",
+                 inputs=["total.txt", Input("total.txt:prod", external=True, optional=True)],
+                 outputs={"comparison.json": "evaluation"}, role="evaluate"),
+            step("publish", f"{module}:publish", inputs=["total.txt", "comparison.json"],
+                 outputs={"published.json": "promotion"}, params={"via": via}, role="promote"),
+        ]
+    )  # fmt: skip

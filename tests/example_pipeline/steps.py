@@ -59,3 +59,54 @@ def report(ctx: Any) -> None:
 def write_nothing(ctx: Any) -> None:
     """A buggy step: it declares outputs but writes none of them."""
     _begin(ctx)
+
+
+# ---------------------------------------------------------------- steps with effects (alias moves)
+def check(ctx: Any) -> None:
+    """``check.json``: compares ``doubled.json`` with its ``reference``; sets it on first use."""
+    _begin(ctx)
+    reference = ctx.input_version("doubled.json:reference")
+    write_json(ctx.output("check.json"), {"compared_to": reference.ref if reference else None})
+    if reference is None:
+        ctx.set_alias("doubled.json", "reference", "first checked data")
+
+
+def compare(ctx: Any) -> None:
+    """``comparison.json``: the total against the one ``prod`` names (like evaluate)."""
+    _begin(ctx)
+    prod = ctx.input_version("total.txt:prod")
+    write_json(ctx.output("comparison.json"), {"prod": prod.ref if prod else None})
+
+
+def publish(ctx: Any) -> None:
+    """``published.json``; moves ``total.txt:prod`` to its input (like register), through
+    :func:`mirror_prod` when the ``via`` param is true (like the promotion module)."""
+    _begin(ctx)
+    total = ctx.input_version("total.txt")
+    via = "tests.example_pipeline.steps:mirror_prod" if ctx.params.get("via") else None
+    if via:
+        mirror_prod(None, total.ref, "prod", "published", ctx.params, store=ctx.store)
+    ctx.set_alias("total.txt", "prod", "published", via=via)
+    write_json(ctx.output("published.json"), {"published": total.ref})
+
+
+def mirror_prod(ws: Any, ref: str, alias: str, note: str, params: Any, *, store: Any = None) -> None:
+    """Move ``alias`` in the store and in an outside "registry" (the file ``$MODELMILL_TEST_MIRROR``)."""
+    import os
+
+    (store or ws.store).set_alias(ref, alias, note=note)
+    target = os.environ.get("MODELMILL_TEST_MIRROR")
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(f"{alias}={ref}\n")
+
+
+def publish_without_output(ctx: Any) -> None:
+    """A buggy publish: it declares the prod move, then writes no output (so the step fails)."""
+    _begin(ctx)
+    ctx.set_alias("total.txt", "prod", "never applied")
+
+
+def total_again(ctx: Any) -> None:
+    """The same computation as :func:`total` under another name (a renamed step function)."""
+    total(ctx)

@@ -74,7 +74,7 @@ OVERRIDES = {
     "etl.min_prise=3": ["unknown config key 'etl.min_prise'", "etl.min_price"],
     "model=nosuch": ["Could not find 'model/nosuch'", "hist_gradient_boosting, random_forest"],
     "main.steps=[a": ["bad override", "KEY=VALUE"],
-    "etl.min_price=abc": ["could not convert string to float: 'abc'"],
+    "etl.min_price=abc": ["conf/dataset/nyc_rentals.yaml", "columns.price: range: 'abc' is not a number"],
     "main.steps=nosuch": ["unknown step 'nosuch'", "get_data"],
 }
 

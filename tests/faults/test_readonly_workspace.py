@@ -116,6 +116,7 @@ def readonly(
 def _modes(ids: list[str], smoke: set[str], core: set[str] | None = None) -> list[Any]:
     """Every (mode, id): by default the primary mode's ``core`` ids (all when ``None``) and the
     other mode's ``smoke`` ids; the rest with ``-m slow``."""
+
     def default(mode: str, i: str) -> bool:
         return (mode == PRIMARY and (core is None or i in core)) or (mode != PRIMARY and i in smoke)
 

@@ -38,17 +38,27 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small fitted NYC inference pipeline in MLflow format (signature and input example)."""
+    """A small fitted NYC inference pipeline in MLflow format (signature and input example),
+    built from the packaged dataset spec as the train step builds it."""
+    from modelmill.config import compose
     from modelmill.datasets.nyc_demo import generate_listings
+    from modelmill.datasets.spec import spec_from_config
     from modelmill.features.pipeline import build_inference_pipeline
     from modelmill.registry.export import save_sklearn_model
 
+    spec = spec_from_config(compose([], config_dir=None))
     frame = generate_listings(400, seed=3)
-    target = frame.pop("price")
+    target = frame.pop(spec.target)
     forest = {"n_estimators": 5, "max_depth": 6, "n_jobs": 1}
-    pipe = build_inference_pipeline({"max_tfidf_features": 5, "random_seed": 1, "random_forest": forest})
+    params = spec.features_params() | {
+        "random_seed": 1,
+        "estimator": "random_forest",
+        "random_forest": forest,
+    }
+    pipe = build_inference_pipeline(params)
     pipe.fit(frame, target)
-    return save_sklearn_model(pipe, tmp_path_factory.mktemp("serve-model") / MODEL, frame)
+    return save_sklearn_model(pipe, tmp_path_factory.mktemp("serve-model") / MODEL, frame,
+                              columns=params["inputs"])  # fmt: skip
 
 
 def put_model(

@@ -13,7 +13,9 @@ from modelmill.cli import app
 from modelmill.datasets.nyc_demo import generate_listings
 
 runner = CliRunner()
-N_ZERO = int((generate_listings(1500, seed=5)["price"].iloc[1:] <= 0).sum()) + 1  # plus the row set to 0
+# rows below the NYC spec's declared price range [etl.min_price=10, ...], plus the row set to 0
+N_LOW = int((generate_listings(1500, seed=5)["price"].iloc[1:] < 10).sum()) + 1
+LOW_WARNING = f"price: {N_LOW} rows with price < 10, below the declared range [10, 350]"
 
 
 @pytest.fixture
@@ -39,9 +41,9 @@ def test_eda_stores_report_with_lineage(ws: Workspace, tmp_path: Path) -> None:
     assert code == 0, out
     data = json.loads(out)
     assert data["artifact"] == "eda_report.html:v0" and data["source"] == "sample.csv:v0"
-    assert f"price: {N_ZERO} rows with price <= 0 (suspicious outliers)" in data["warnings"]
+    assert LOW_WARNING in data["warnings"]
     html = (tmp_path / "out" / "eda.html").read_text(encoding="utf-8")
-    assert "<title>EDA: sample.csv:v0</title>" in html and 'id="map"' in html
+    assert "<title>EDA: sample.csv:v0</title>" in html and 'id="map"' in html and "Target: price" in html
     version = ws.store.resolve("eda_report.html:latest")
     assert version.type == "eda_report"
     assert version.metadata["rows"] == 1500 and version.metadata["n_warnings"] == len(data["warnings"])
@@ -69,7 +71,7 @@ def test_eda_text_output(ws: Workspace) -> None:
     code, out = _eda(ws)
     assert code == 0, out
     assert out.startswith("stored eda_report.html:v0 (profile of sample.csv:v0")
-    assert f"warning: price: {N_ZERO} rows with price <= 0" in out
+    assert f"warning: {LOW_WARNING}" in out
 
 
 def test_eda_unknown_artifact_names_the_fix(ws: Workspace) -> None:
@@ -78,3 +80,21 @@ def test_eda_unknown_artifact_names_the_fix(ws: Workspace) -> None:
     assert "no artifact named 'nope.csv'" in out and "modelmill artifacts list" in out
     code, out = _eda(ws, "sample.csv:v9")
     assert code == 2 and "v9" in out
+
+
+def test_eda_of_a_project_profiles_its_target(tmp_path: Path) -> None:
+    """A project's eda: its target's distribution, no NYC range, no map (no coordinates)."""
+    from modelmill.projects.scaffold import init_project
+    from tests.unit.test_infer import cars_csv
+
+    data = cars_csv(tmp_path / "cars.csv")
+    init_project(tmp_path / "cars", data, "Miles_per_Gallon")
+    workspace = Workspace(tmp_path / "cars" / ".modelmill")
+    workspace.store.put(data, "sample.csv", "raw_data")
+    conf, page = str(tmp_path / "cars" / "conf"), str(tmp_path / "e.html")
+    result = runner.invoke(app, ["eda", "--no-tracking", "--json", "--workspace", str(workspace.root),
+                                 "--config-dir", conf, "--output", page])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "e.html").read_text(encoding="utf-8")
+    assert "Target: Miles_per_Gallon" in html and 'id="map"' not in html
+    assert not any("price" in w for w in json.loads(result.stdout)["warnings"])

@@ -15,8 +15,7 @@ import pytest
 
 import modelmill
 from modelmill import Workspace
-from modelmill.datasets.io import read_listings
-from modelmill.features.pipeline import TARGET
+from modelmill.datasets.io import read_stored_table
 from modelmill.registry.onnx_export import read_report, relative_difference
 from modelmill.registry.predictor import load_predictor
 from tests.conftest import REAL_SAMPLE
@@ -28,6 +27,7 @@ DATA = {"demo": ["etl.demo_rows=5000"]}
 if REAL_SAMPLE.is_file():
     DATA["real"] = [f"etl.sample={REAL_SAMPLE}"]
 STEPS = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
+TARGET = "price"
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def _one_openmp_thread() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("data", sorted(DATA))
-@pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting"])
+@pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting", "gradient_boosting"])
 def test_onnx_agrees_with_sklearn_on_the_test_split(family: str, data: str) -> None:
     summary = modelmill.run([*DATA[data], STEPS, "main.tracking=none", f"model={family}"])
     assert summary.status == "success", [(s.name, s.error) for s in summary.steps if s.error]
@@ -48,7 +48,7 @@ def test_onnx_agrees_with_sklearn_on_the_test_split(family: str, data: str) -> N
     model_dir = store.path(store.resolve("random_forest_export:latest"))
     report = read_report(model_dir)
     assert report is not None and report["status"] == "ok", report
-    test = read_listings(store.path(store.resolve("test_data.csv:latest"))).drop(columns=[TARGET])
+    test = read_stored_table(store.path(store.resolve("test_data.csv:latest"))).drop(columns=[TARGET])
     onnx, sklearn = load_predictor(model_dir, "onnx"), load_predictor(model_dir, "sklearn")
     expected = sklearn.predict(test)
     rel = relative_difference(onnx.predict(test), expected)

@@ -107,17 +107,20 @@ def put_evaluation(
     store.put(path, "evaluation", "evaluation")
 
 
-def run_register(ws: Workspace, min_improvement: float = 0.0) -> tuple[RunSummary, dict[str, Any]]:
+def run_register(
+    ws: Workspace, min_improvement: float = 0.0, expect: str = "ran"
+) -> tuple[RunSummary, dict[str, Any]]:
     pipeline = Pipeline([
         step("register", "modelmill.steps.register:run",
              inputs=[Input("evaluation", external=True), Input(MODEL, external=True)],
              outputs={"promotion": "promotion"},
-             params={"model_name": NAME, "metric": "mae", "min_improvement": min_improvement,
+             params={"model": MODEL, "model_name": NAME, "task": "regression", "metric": "mae",
+                     "min_improvement": min_improvement,
                      "experiment_name": "development", "tracking_uri": None}),
     ])  # fmt: skip
     summary = Executor(ws, tracker=NullTracker(), reporter=PlainReporter(io.StringIO())).run(pipeline)
     [result] = summary.steps
-    assert result.status == "ran", result.error
+    assert result.status == expect, result.error
     return summary, json.loads(ws.store.read_text("promotion"))
 
 
@@ -233,6 +236,30 @@ def test_register_step_promotes_better_and_keeps_worse(
     assert registry.get_alias(NAME).version == 2  # type: ignore[union-attr]
 
 
+def test_a_cached_register_step_leaves_prod_where_it_left_it(
+    workspace: Workspace, put_model: Any, tmp_path: Path
+) -> None:
+    """register's move of prod is a declared effect: the unchanged second run is cached and
+    moves nothing; a cached run that finds prod gone moves it back in the store and in the
+    registry (through promotion.replay_prod), as a real run would have."""
+    registry = MlflowRegistry.for_workspace(workspace)
+    v0 = put_model(0)
+    put_evaluation(workspace.store, tmp_path, (v0.ref, 33.1), None)
+    run_register(workspace)
+    events = prod_events(workspace)
+    assert len(events) == 1  # the step's own move, recorded as its effect, not made twice
+
+    run_register(workspace, expect="cached")
+    assert prod_events(workspace) == events
+
+    workspace.store.remove_alias(MODEL, "prod")
+    registry.delete_alias(NAME, "prod")
+    run_register(workspace, expect="cached")
+    assert workspace.store.resolve(f"{MODEL}:prod").ref == v0.ref
+    assert registry.get_alias(NAME).version == 1  # type: ignore[union-attr]
+    assert "replayed by run" in prod_events(workspace)[-1][1]
+
+
 def test_store_failure_moves_the_registry_alias_back(
     workspace: Workspace, put_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,7 +345,8 @@ def test_a_model_that_does_not_load_is_never_registered_or_promoted(
         step("register", "modelmill.steps.register:run",
              inputs=[Input("evaluation", external=True), Input(MODEL, external=True)],
              outputs={"promotion": "promotion"},
-             params={"model_name": NAME, "metric": "mae", "min_improvement": 0.0,
+             params={"model": MODEL, "model_name": NAME, "task": "regression", "metric": "mae",
+                     "min_improvement": 0.0,
                      "experiment_name": "development", "tracking_uri": None}),
     ])  # fmt: skip
     summary = Executor(workspace, tracker=NullTracker(), reporter=PlainReporter(io.StringIO())).run(pipeline)

@@ -19,25 +19,32 @@ from tests.unit.test_reports_charts import Page, table_rows
 pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 S = "modelmill.steps"
 MODEL = "random_forest_export"
-BOUNDS = {"min_price": 10.0, "max_price": 350.0, "longitude": [-74.25, -73.5], "latitude": [40.5, 41.2]}
 FOREST = {"n_estimators": 8, "max_depth": 8, "min_samples_leaf": 2, "max_features": 0.5, "n_jobs": 1}
-SPLIT = {"random_seed": 42, "stratify_by": "neighbourhood_group"}
 
 
 def build(forest: dict[str, object]) -> Pipeline:
+    """The packaged pipeline's steps and params (the NYC spec, demo data) without data_check and
+    register; evaluate declares ``evaluation_report.html`` as the packaged pipeline does."""
+    from modelmill import config
+    from modelmill.pipelines.tabular import build_pipeline
+
+    full = {
+        s.name: s for s in build_pipeline(config.compose(["etl.demo_rows=1200", "etl.demo_seed=3"])).steps
+    }
     return Pipeline([
         step("get_data", f"{S}.get_data:run", outputs={"sample.csv": "raw_data"},
-             params={"sample": "demo", "demo_rows": 1200, "demo_seed": 3}),
+             params=full["get_data"].params),
         step("basic_cleaning", f"{S}.basic_cleaning:run", inputs=["sample.csv"],
-             outputs={"clean_sample.csv": "clean_sample"}, params=BOUNDS),
+             outputs={"clean_sample.csv": "clean_sample"}, params=full["basic_cleaning"].params),
         step("data_split", f"{S}.data_split:run", inputs=["clean_sample.csv"],
              outputs={"trainval_data.csv": "trainval_data", "test_data.csv": "test_data"},
-             params={"test_size": 0.2, **SPLIT}),
+             params=full["data_split"].params),
         step("train", f"{S}.train:run", inputs=["trainval_data.csv"], outputs={MODEL: "model_export"},
-             params={"val_size": 0.2, "max_tfidf_features": 5, "random_forest": forest, **SPLIT}),
+             params={**full["train"].params, "random_forest": forest}),
         step("evaluate", f"{S}.evaluate:run",
              inputs=[MODEL, "test_data.csv", Input(f"{MODEL}:prod", external=True, optional=True)],
-             outputs={"evaluation": "evaluation", "evaluation_report.html": "evaluation_report"}),
+             outputs={"evaluation": "evaluation", "evaluation_report.html": "evaluation_report"},
+             params=full["evaluate"].params),
     ])  # fmt: skip
 
 
@@ -63,6 +70,7 @@ def test_training_and_evaluation_reports(tmp_path_factory: pytest.TempPathFactor
     assert "fit_seconds" not in metrics  # timings would make equal fits differ
     groups = [r[0] for r in table_rows(training, "residuals")[1:]]
     assert "Manhattan" in groups and "Brooklyn" in groups
+    assert "Residuals by neighbourhood_group" in training  # the spec's group column
     assert Page(_section(training, "predicted-vs-actual")).count("circle", "pt") > 50
     assert not re.search(r"https?://", training)
 

@@ -183,3 +183,33 @@ def test_default_model_is_the_registry_prod_alias(trained: dict[str, Any], tmp_p
     result = mm(ws, str(trained["root"] / "in.parquet"), str(out), "--json")
     assert json.loads(result.stdout)["model"] == "models:/nyc_rentals@prod"
     assert pd.read_parquet(out)["prediction"].tolist() == pytest.approx(expected(trained, trained["frame"]))
+
+
+def test_a_table_without_an_id_column_is_scored_in_row_order(trained: dict[str, Any], tmp_path: Path) -> None:
+    ws, frame = trained["ws"], trained["frame"].head(50)
+    frame.drop(columns=["id"]).to_csv(tmp_path / "no_id.csv", index=False)
+    out = tmp_path / "pred.csv"
+    result = mm(ws, str(tmp_path / "no_id.csv"), str(out), "--model", f"{MODEL}:latest")
+    assert "has no id column 'id': rows are numbered in the output's 'row' column" in result.stderr
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["row", "prediction"] and scored["row"].tolist() == list(range(50))
+    assert scored["prediction"].tolist() == pytest.approx(expected(trained, frame))
+
+
+def test_a_project_scores_with_its_own_registered_model(trained: dict[str, Any], tmp_path: Path) -> None:
+    """The default model is models:/<main.model_name>@prod of the project's config, never a constant."""
+    from modelmill.projects.scaffold import init_project
+    from modelmill.registry.promotion import promote
+
+    ws, frame = trained["ws"], trained["frame"].head(40)
+    data = tmp_path / "rentals.csv"
+    frame.assign(price=range(40)).to_csv(data, index=False)
+    project = init_project(tmp_path / "project", data, "price", name="my_rentals", id_column="id")
+    promote(ws, f"{MODEL}:latest", "my_rentals", note="a project's model")
+    out = tmp_path / "pred.parquet"
+    conf = str(project.directory / "conf")
+    summary = json.loads(mm(ws, str(data), str(out), "--config-dir", conf, "--json").stdout)
+    assert summary["model"] == "models:/my_rentals@prod"
+    scored = pd.read_parquet(out)
+    assert scored["id"].tolist() == frame["id"].tolist()  # the spec's id column, taken by default
+    assert scored["prediction"].tolist() == pytest.approx(expected(trained, frame))

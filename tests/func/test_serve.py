@@ -124,7 +124,7 @@ def test_batch_over_max_and_big_bodies_are_refused(client: TestClient) -> None:
 
 def test_openapi_shows_the_signature_fields(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    listing = schema["components"]["schemas"]["Listing"]
+    listing = schema["components"]["schemas"]["Row"]
     assert {"room_type", "minimum_nights", "reviews_per_month"} <= set(listing["properties"])
     assert listing["additionalProperties"] is False
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -28,17 +28,27 @@ with warnings.catch_warnings():
 
 @pytest.fixture(scope="module")
 def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelmill.config import compose
     from modelmill.datasets.nyc_demo import generate_listings
+    from modelmill.datasets.spec import spec_from_config
     from modelmill.features.pipeline import build_inference_pipeline
     from modelmill.registry.export import save_sklearn_model
 
     frame = generate_listings(600, seed=3)
     target = frame.pop("price")
     forest = {"n_estimators": 8, "max_depth": 8, "n_jobs": 1}
-    pipe = build_inference_pipeline({"max_tfidf_features": 20, "random_seed": 1, "random_forest": forest})
+    spec = spec_from_config(compose(["modeling.max_tfidf_features=20"]))
+    params = spec.features_params() | {
+        "random_seed": 1,
+        "estimator": "random_forest",
+        "random_forest": forest,
+    }
+    pipe = build_inference_pipeline(params)
     pipe.fit(frame.iloc[:400], target.iloc[:400])
     path = tmp_path_factory.mktemp("serve-onnx") / MODEL
-    return save_sklearn_model(pipe, path, frame.iloc[:400], parity_rows=frame.iloc[400:])
+    return save_sklearn_model(
+        pipe, path, frame.iloc[:400], parity_rows=frame.iloc[400:], columns=params["inputs"]
+    )
 
 
 def serving(ws: Workspace, model_dir: Path, tmp: Path, **settings: object) -> TestClient:

@@ -23,26 +23,33 @@ from modelmill.runner import Executor, Input, Pipeline, PlainReporter, step
 pytestmark = pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 S = "modelmill.steps"
 MODEL = "random_forest_export"
-BOUNDS = {"min_price": 10.0, "max_price": 350.0, "longitude": [-74.25, -73.5], "latitude": [40.5, 41.2]}
 FOREST = {"n_estimators": 10, "max_depth": 10, "min_samples_leaf": 2, "criterion": "squared_error",
           "max_features": 0.5, "oob_score": True, "n_jobs": 1}  # fmt: skip
 
 
 def build(forest: dict[str, Any]) -> Pipeline:
-    split = {"random_seed": 42, "stratify_by": "neighbourhood_group"}
+    """The packaged pipeline's steps and params (the NYC spec, demo data), without data_check
+    and register, and with ``forest`` as the random forest's keyword arguments."""
+    from modelmill import config
+    from modelmill.pipelines.tabular import build_pipeline
+
+    full = {
+        s.name: s for s in build_pipeline(config.compose(["etl.demo_rows=1500", "etl.demo_seed=7"])).steps
+    }
+    assert full["train"].params["model"] == MODEL
     return Pipeline([
         step("get_data", f"{S}.get_data:run", outputs={"sample.csv": "raw_data"},
-             params={"sample": "demo", "demo_rows": 1500, "demo_seed": 7}),
+             params=full["get_data"].params),
         step("basic_cleaning", f"{S}.basic_cleaning:run", inputs=["sample.csv"],
-             outputs={"clean_sample.csv": "clean_sample"}, params=BOUNDS),
+             outputs={"clean_sample.csv": "clean_sample"}, params=full["basic_cleaning"].params),
         step("data_split", f"{S}.data_split:run", inputs=["clean_sample.csv"],
              outputs={"trainval_data.csv": "trainval_data", "test_data.csv": "test_data"},
-             params={"test_size": 0.2, **split}),
+             params=full["data_split"].params),
         step("train", f"{S}.train:run", inputs=["trainval_data.csv"], outputs={MODEL: "model_export"},
-             params={"val_size": 0.2, "max_tfidf_features": 5, "random_forest": forest, **split}),
+             params={**full["train"].params, "random_forest": forest}),
         step("evaluate", f"{S}.evaluate:run",
              inputs=[MODEL, "test_data.csv", Input(f"{MODEL}:prod", external=True, optional=True)],
-             outputs={"evaluation": "evaluation"}),
+             outputs={"evaluation": "evaluation"}, params=full["evaluate"].params),
     ])  # fmt: skip
 
 
@@ -88,7 +95,7 @@ def test_export_is_an_mlflow_model_serialized_with_skops(first: tuple[Workspace,
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
     mlmodel = (export / "MLmodel").read_text()
     assert "serialization_format: skops" in mlmodel
-    assert "modelmill.features.transformers.DaysSinceReview" in mlmodel
+    assert "modelmill.features.transformers.DaysSince" in mlmodel
     assert (export / "extras" / "feature_importance.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads((export / "extras" / "metrics.json").read_text())
     assert set(report) == {"metrics", "feature_importance", "params"}

@@ -77,7 +77,7 @@ def test_three_weeks(tmp_path: Path, _isolated_home: Path) -> None:
     week3 = modelmill.run([*FAST, f"etl.sample={good}"])
     assert week3.status == "success", [(s.name, s.error) for s in week3.steps]
     removed = ws.store.resolve("clean_sample.csv:latest").metadata["removed"]
-    assert removed["outside_nyc"] == 1
+    assert removed["box_nyc"] == 1  # the rule named after the spec's box
     evaluation = json.loads(ws.store.read_text("evaluation:latest"))
     promotion = json.loads(ws.store.read_text("promotion:latest"))
     assert evaluation["candidate"]["ref"] == f"{MODEL}:v1"

@@ -35,7 +35,8 @@ from modelmill.runner import (
     step,
 )
 from modelmill.runner import executor as executor_module
-from modelmill.runner.fingerprint import code_fingerprint
+from modelmill.runner import fingerprint as fingerprint_module
+from modelmill.runner.fingerprint import FingerprintMemo, code_fingerprint
 from modelmill.store.store import ArtifactStore
 from tests.example_pipeline.helpers import COUNTER_ENV
 from tests.example_pipeline.pipeline import STEP_NAMES, STEPS, build
@@ -195,6 +196,18 @@ def test_explain_change_lines() -> None:
         explain_change(old, _key(libraries={"python": "3.11.0", "numpy": "2.1.0", "scipy": "1.0"}).components)
         == "library numpy 2.0.0 -> 2.1.0; library scipy None -> 1.0"
     )
+
+
+def test_a_change_inside_a_table_param_is_named_where_it_is() -> None:
+    """A column table (a list of named mappings) reports the one value that changed, not two tables."""
+    table = [{"name": "id", "range": None}, {"name": "price", "range": [10, 350], "note": "x" * 200}]
+    moved = [table[0], {**table[1], "range": [20, 350]}]
+    line = explain_change(
+        _key(params={"columns": table}).components, _key(params={"columns": moved}).components
+    )
+    assert line == "param columns[price].range [10, 350] -> [20, 350]"
+    long = explain_change(_key(params={"s": "a" * 200}).components, _key(params={"s": "b"}).components)
+    assert len(long) < 100 and long.endswith("-> 'b'")
 
 
 def test_explain_change_orders_parts() -> None:
@@ -415,6 +428,89 @@ def test_syntax_error_in_step_code_fails_the_step(
     assert statuses(summary)["make_numbers"] == "failed"
     assert "SyntaxError" in results(summary)["make_numbers"].error
     assert _pipeline_run(workspace, summary.run_id)[0] == "failed"
+
+
+@pytest.fixture
+def flat_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A project folder holding a flat step module (no package) and the sibling module it imports."""
+    root = tmp_path / "flatproject"
+    root.mkdir()
+    tag = uuid.uuid4().hex[:10]
+    module, helper = f"mm_flatsteps_{tag}", f"mm_flathelpers_{tag}"
+    (root / f"{helper}.py").write_text("FACTOR = 3\n")
+    (root / f"{module}.py").write_text(
+        "import json\n"
+        f"from {helper} import FACTOR\n\n"
+        "from tests.example_pipeline.helpers import count_execution\n\n\n"
+        "def triple(ctx):\n"
+        "    count_execution(ctx.step.name)\n"
+        "    ctx.output('tripled.json').write_text(json.dumps([FACTOR * 2]))\n"
+    )
+    monkeypatch.syspath_prepend(str(root))
+    yield module, root
+    for name in (module, helper):
+        sys.modules.pop(name, None)
+
+
+def test_code_fingerprint_of_a_flat_module_follows_its_sibling(flat_project: tuple[str, Path]) -> None:
+    module, _ = flat_project
+    helper = module.replace("flatsteps", "flathelpers")
+    fp = code_fingerprint(module)
+    assert set(fp) == {module, helper}  # json (a library) and modelmill's tests package are not project code
+
+
+def test_editing_a_flat_modules_sibling_reruns_the_step(
+    executor: Executor, counter: Counter, flat_project: tuple[str, Path]
+) -> None:
+    module, root = flat_project
+    pipeline = Pipeline([step("triple", f"{module}:triple", outputs={"tripled.json": "numbers"})])
+    assert statuses(executor.run(pipeline)) == {"triple": "ran"}
+    assert statuses(executor.run(pipeline)) == {"triple": "cached"}
+    _edit(root / f"{module.replace('flatsteps', 'flathelpers')}.py", "# an edit to the helper\n")
+    summary = executor.run(pipeline)
+    assert statuses(summary) == {"triple": "ran"} and "code changed" in reasons(summary)["triple"]
+
+
+def test_code_fingerprints_are_remembered_until_a_file_changes(
+    flat_project: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fully cached run must not parse every step module again: the memo (saved in the
+    workspace) answers while each file keeps its size and mtime, and an edit is seen."""
+    module, root = flat_project
+    path = tmp_path / "memo.json"
+    memo = FingerprintMemo(path)
+    first = code_fingerprint(module, memo)
+    memo.save()
+
+    def no_parsing(name: str) -> Any:
+        raise AssertionError(f"{name} was parsed again")
+
+    with monkeypatch.context() as m:
+        m.setattr(fingerprint_module, "_walk", no_parsing)
+        assert code_fingerprint(module, FingerprintMemo(path)) == first
+    _edit(root / f"{module.replace('flatsteps', 'flathelpers')}.py", "# an edit\n")
+    again = code_fingerprint(module, FingerprintMemo(path))
+    assert again != first and again[module] == first[module]  # only the helper's hash changed
+    path.write_text("{not json")
+    assert code_fingerprint(module, FingerprintMemo(path)) == again  # a broken memo is ignored
+
+
+def test_the_step_function_name_is_part_of_the_key(executor: Executor, counter: Counter) -> None:
+    """Two functions of one module share its code hash: switching mod:total to mod:total_again
+    (same module, same params, same inputs) must run the other function."""
+
+    def pipeline(function: str) -> Pipeline:
+        base = build()
+        renamed = step("total", f"{STEPS}:{function}", inputs=["doubled.json"],
+                       outputs={"total.txt": "total"}, params=base.by_name["total"].params)  # fmt: skip
+        return Pipeline([base.by_name["make_numbers"], base.by_name["double"], renamed])
+
+    executor.run(pipeline("total"))
+    counter.new()
+    summary = executor.run(pipeline("total_again"))
+    assert statuses(summary)["total"] == "ran" and counter.new() == ["total"]
+    assert reasons(summary)["total"] == f"function {STEPS}:total -> {STEPS}:total_again"
+    assert statuses(executor.run(pipeline("total_again")))["total"] == "cached"
 
 
 # ------------------------------------------------------------------ missing or corrupted outputs

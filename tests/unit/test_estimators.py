@@ -21,8 +21,11 @@ from modelmill.features.estimators import (
 )
 from modelmill.features.importance import IMPURITY, PERMUTATION, importances
 from modelmill.features.metrics import lower_is_better, regression_metrics
-from modelmill.features.pipeline import TARGET, build_inference_pipeline, used_columns
-from modelmill.pipelines.nyc import build_pipeline
+from modelmill.features.pipeline import build_inference_pipeline, used_columns
+from modelmill.pipelines.tabular import build_pipeline
+from tests.model_params import train_params
+
+TARGET = "price"
 
 FAMILIES = {
     "random_forest": {"n_estimators": 8, "max_depth": 6, "criterion": "squared_error", "n_jobs": 1},
@@ -34,8 +37,7 @@ COURSE_FOREST = {"n_estimators": 100, "max_depth": 15, "min_samples_split": 4, "
 
 
 def params(family: str, transform: str = "none") -> dict[str, object]:
-    return {"max_tfidf_features": 5, "random_seed": 0, "estimator": family, "target_transform": transform,
-            family: FAMILIES[family]}  # fmt: skip
+    return train_params(family, FAMILIES[family], transform)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -71,11 +73,17 @@ def test_every_family_builds_its_estimator_with_the_seed() -> None:
     assert isinstance(forest, RandomForestRegressor) and forest.n_estimators == 3
     assert isinstance(boosting, HistGradientBoostingRegressor) and boosting.max_iter == 5
     assert forest.random_state == boosting.random_state == 7
-    assert set(ESTIMATORS) >= {"random_forest", "hist_gradient_boosting"}
+    assert set(ESTIMATORS) >= {"random_forest", "hist_gradient_boosting", "gradient_boosting"}
+    native = build_estimator("gradient_boosting", {}, 7, categorical=[0, 2])
+    assert isinstance(native, HistGradientBoostingRegressor) and native.categorical_features == [0, 2]
+    # a family without native categories never gets category codes to split on as sets
+    assert "categorical_features" not in build_estimator("random_forest", {}, 7, categorical=[0]).get_params()
 
 
 def test_unknown_family_or_parameter_is_a_config_error_naming_the_fix() -> None:
-    with pytest.raises(ConfigError, match=r"'xgboost'.*known: hist_gradient_boosting, random_forest"):
+    with pytest.raises(
+        ConfigError, match=r"'xgboost'.*known: gradient_boosting, hist_gradient_boosting, random_forest"
+    ):
         build_estimator("xgboost", {}, 0)
     with pytest.raises(ConfigError, match=r"modeling\.hist_gradient_boosting: .*max_iterations"):
         build_estimator("hist_gradient_boosting", {"max_iterations": 5}, 0)
@@ -119,7 +127,7 @@ def test_permutation_importance_for_families_without_impurity(tmp_path: Path, hg
 
     features, target = listings
     kind, scores = importances(hgb_log, features, target, seed=3)
-    assert kind == PERMUTATION and set(scores) == set(used_columns())
+    assert kind == PERMUTATION and set(scores) == set(used_columns(hgb_log))
     assert list(scores.values()) == sorted(scores.values(), reverse=True)
     assert scores["room_type"] > 1.0  # shuffling the room type costs dollars of MAE
     assert importances(hgb_log, features, target, seed=3) == (kind, scores)  # seeded
@@ -196,7 +204,7 @@ def test_model_group_selects_the_family_and_only_its_params_reach_train() -> Non
         (["modeling.hist_gradient_boosting.max_iter=50"], r"select it \(model=hist_gradient_boosting\)"),
         (["model=xgboost"], r"(?s)Could not find 'model/xgboost'.*hist_gradient_boosting"),
         (["modeling.estimator=hist_gradient_boosting"], r"family with model=hist_gradient_boosting"),
-        (["promotion.metric=accuracy"], r"promotion\.metric='accuracy'"),
+        (["promotion.metric=accuracy"], r"'accuracy' is not a regression metric"),
         (["modeling.target_transform=log"], r"target_transform='log'"),
     ],
 )  # fmt: skip
@@ -214,3 +222,18 @@ def test_a_config_dir_without_the_model_group_uses_the_packaged_one(tmp_path: Pa
     cfg = config.compose(["model=hist_gradient_boosting"], config_dir=tmp_path)
     assert cfg.etl.demo_rows == 777 and cfg.modeling.estimator == "hist_gradient_boosting"
     assert config.compose([], config_dir=tmp_path).modeling.random_forest == COURSE_FOREST
+
+
+def test_gradient_boosting_is_scikit_learns_default_estimator_with_native_categories() -> None:
+    """model=gradient_boosting (a new project's default): HistGradientBoosting with its own
+    defaults, the spec's categories as native splits, no target transform of its own."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    train = _train_params(["model=gradient_boosting"])
+    assert train["estimator"] == "gradient_boosting" and train["target_transform"] == "none"
+    defaults = HistGradientBoostingRegressor().get_params()
+    assert {k: defaults[k] for k in train["gradient_boosting"]} == train["gradient_boosting"]  # type: ignore[attr-defined]
+    categorical = [{"name": "c", "role": "categorical"}, {"name": "x", "role": "numeric"}]
+    family = {"estimator": "gradient_boosting", "gradient_boosting": {}}
+    pipeline = build_inference_pipeline({"features": categorical, "random_seed": 0, **family})
+    assert fitted_estimator(pipeline).categorical_features == [0]

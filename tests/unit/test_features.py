@@ -21,13 +21,13 @@ from modelmill.features import (
     build_preprocessor,
     used_columns,
 )
-from modelmill.features.pipeline import TARGET, ZERO_IMPUTED, grouped_importances
+from modelmill.features.estimators import family
+from modelmill.features.pipeline import grouped_importances
+from tests.model_params import nyc_spec, train_params
 
-PARAMS = {
-    "max_tfidf_features": 5,
-    "random_seed": 0,
-    "random_forest": {"n_estimators": 10, "max_depth": 8, "criterion": "squared_error", "n_jobs": 1},
-}
+TARGET = "price"
+PARAMS = train_params("random_forest", {"n_estimators": 10, "max_depth": 8, "criterion": "squared_error",
+                                        "n_jobs": 1})  # fmt: skip
 
 
 def csv_roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -154,17 +154,21 @@ def test_transformers_follow_the_estimator_contract(estimator) -> None:  # type:
 
 # ----------------------------------------------------------------------------- pipeline
 def test_preprocessor_output_names_and_dense_numbers(listings: pd.DataFrame) -> None:
-    pre = build_preprocessor(5).fit(listings.drop(columns=[TARGET]))
+    pre, native = build_preprocessor(nyc_spec().features_params()["features"], family("random_forest"))
+    pre = pre.fit(listings.drop(columns=[TARGET]))
     names = list(pre.get_feature_names_out())
-    assert names[0] == "room_type__room_type"
+    assert names[0] == "room_type__room_type" and native == []
     assert sum(n.startswith("neighbourhood_group__") for n in names) == 5
-    assert [n for n in names if n.startswith("numeric__")] == [f"numeric__{c}" for c in ZERO_IMPUTED]
+    # the course's matrix: the zero-imputed numbers in one block, in the spec's features order
+    zero_imputed = ["minimum_nights", "number_of_reviews", "reviews_per_month",
+                    "calculated_host_listings_count", "availability_365", "latitude",
+                    "longitude"]  # fmt: skip
+    assert [n for n in names if n.startswith("numeric__")] == [f"numeric__{c}" for c in zero_imputed]
     assert "last_review__last_review" in names
     assert sum(n.startswith("name__") for n in names) == 5
     matrix = pre.transform(listings.head(20))
     assert isinstance(matrix, np.ndarray) and matrix.shape == (20, len(names))
     assert np.isfinite(matrix).all()
-    assert set(used_columns()) <= set(listings.columns)
 
 
 def test_pipeline_fits_and_predicts_on_demo_listings(fitted, listings: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
@@ -172,6 +176,9 @@ def test_pipeline_fits_and_predicts_on_demo_listings(fitted, listings: pd.DataFr
     assert predicted.shape == (len(listings),) and np.isfinite(predicted).all()
     assert list(fitted.named_steps) == ["columns", "preprocessor", "float32", "random_forest"]
     assert fitted.named_steps["random_forest"].random_state == 0
+    assert used_columns(fitted) == ["room_type", "neighbourhood_group", "minimum_nights", "number_of_reviews",
+                                    "reviews_per_month", "calculated_host_listings_count", "availability_365",
+                                    "latitude", "longitude", "last_review", "name"]  # fmt: skip
 
 
 def test_pipeline_handles_missing_values_unknown_categories_and_absent_columns(fitted, listings) -> None:  # type: ignore[no-untyped-def]
@@ -232,3 +239,19 @@ def test_save_refuses_untrusted_types_and_leaves_no_directory(tmp_path: Path) ->
     with pytest.raises(ValueError, match="Doubler"):
         save_sklearn_model(Doubler().fit(frame), target, frame)
     assert not target.exists()
+
+
+def test_a_days_since_review_saved_before_dataset_specs_still_loads_and_transforms() -> None:
+    """Models exported before dataset specs hold a DaysSinceReview without ``format``."""
+    from skops.io import dumps, loads
+
+    from modelmill.features import DaysSince
+    from modelmill.registry.export import TRUSTED_TYPES
+
+    frame = pd.DataFrame({"last_review": ["2019-07-01", None]})
+    old = DaysSinceReview().fit(frame)
+    del old.__dict__["format"]  # the state an earlier version wrote
+    restored = loads(dumps(old), trusted=list(TRUSTED_TYPES))
+    assert isinstance(restored, DaysSince) and restored.format is None
+    missing = float((pd.Timestamp("2019-07-01") - pd.Timestamp("2010-01-01")).days)
+    assert restored.transform(frame)[:, 0].tolist() == [0.0, missing]

@@ -12,14 +12,18 @@ import pandas as pd
 import pytest
 
 from modelmill import ConfigError, Pipeline, UsageError, Workspace, step
+from modelmill.config import compose
 from modelmill.datasets import COLUMNS, generate_listings
 from modelmill.datasets.io import read_listings, write_csv
+from modelmill.datasets.spec import spec_from_config
 from modelmill.runner import Executor, PlainReporter
 from modelmill.steps.basic_cleaning import clean
 from modelmill.steps.data_split import stratify_column
 from tests.conftest import REAL_SAMPLE
 
-BOUNDS = {"min_price": 10, "max_price": 350, "longitude": [-74.25, -73.5], "latitude": [40.5, 41.2]}
+NYC = spec_from_config(compose())
+CLEANING = NYC.cleaning_params()
+S = "modelmill.steps"
 GROUPS = {"Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island"}
 
 
@@ -67,10 +71,10 @@ def test_cleaning_rules_count_what_they_remove() -> None:
     df.loc[2, "longitude"] = -75.0
     df.loc[3, "latitude"] = 42.0
     df.loc[5, "id"] = df.loc[4, "id"]
-    cleaned, removed = clean(df, BOUNDS)
+    cleaned, removed = clean(df, CLEANING)
     assert removed["duplicate_id"] == 1
-    assert removed["outside_nyc"] == 2
-    assert removed["price_range"] == int((~df["price"].between(10, 350)).sum())
+    assert removed["box_nyc"] == 2
+    assert removed["range_price"] == int((~df["price"].between(10, 350)).sum())
     assert cleaned["price"].between(10, 350).all() and cleaned["id"].is_unique
     assert len(cleaned) == len(df) - sum(removed.values())
     parsed = pd.to_datetime(cleaned["last_review"].dropna(), format="%Y-%m-%d")
@@ -85,17 +89,23 @@ def test_stratify_column_forms() -> None:
         stratify_column(df, "borough")
 
 
-def _pipeline(sample: str, **extra: object) -> Pipeline:
-    from modelmill.pipelines.nyc import S
+def _source(sample: str, **extra: object) -> dict[str, object]:
+    """get_data's params as the tabular pipeline builds them for the NYC spec."""
+    return {"sample": sample, **extra, "columns": CLEANING["columns"], "extra_columns": "error", "id": "id"}
 
-    params = {"sample": sample, **extra}
+
+def _pipeline(sample: str, **extra: object) -> Pipeline:
+    params = _source(sample, **extra)
+    if sample == "demo":
+        params["demo"] = NYC.demo
     return Pipeline([
         step("get_data", f"{S}.get_data:run", outputs={"sample.csv": "raw_data"}, params=params),
         step("basic_cleaning", f"{S}.basic_cleaning:run", inputs=["sample.csv"],
-             outputs={"clean_sample.csv": "clean_sample"}, params=BOUNDS),
+             outputs={"clean_sample.csv": "clean_sample"}, params=CLEANING),
         step("data_split", f"{S}.data_split:run", inputs=["clean_sample.csv"],
              outputs={"trainval_data.csv": "trainval_data", "test_data.csv": "test_data"},
-             params={"test_size": 0.25, "random_seed": 1, "stratify_by": "neighbourhood_group"}),
+             params={**NYC.split_params(), "test_size": 0.25, "seed": 1,
+                     "stratify": "neighbourhood_group"}),
     ])  # fmt: skip
 
 
@@ -117,7 +127,7 @@ def test_demo_source_through_split(workspace: Workspace) -> None:
     assert len(test) + len(trainval) == len(clean_df)
     assert abs(len(test) - 0.25 * len(clean_df)) <= 1
     assert set(test["id"]).isdisjoint(trainval["id"])
-    assert store.resolve("clean_sample.csv").metadata["removed"]["price_range"] > 0
+    assert store.resolve("clean_sample.csv").metadata["removed"]["range_price"] > 0
     assert summary.metrics["clean_rows"] == len(clean_df)
 
 
@@ -157,13 +167,14 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_url_source_always_runs_but_dedups(workspace: Workspace, http_dir: tuple[str, Path]) -> None:
     base, root = http_dir
     write_csv(generate_listings(300, seed=4), root / "listings.csv")
-    from modelmill.pipelines.nyc import _source_params
+    from modelmill.pipelines.tabular import _source_params
 
     class Etl:
         sample = f"{base}/listings.csv"
 
-    params, cacheable = _source_params(Etl)
+    params, cacheable = _source_params(Etl, NYC)
     assert not cacheable
+    params = _source(params["sample"])
     first = _run(workspace, _pipeline(Etl.sample))
     assert first.status == "success", first.steps
     pipeline = Pipeline([

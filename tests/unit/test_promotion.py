@@ -109,3 +109,14 @@ def test_error_metrics_are_lower_is_better(metric: str) -> None:
 def test_unknown_metric_lists_the_known_ones_with_their_direction() -> None:
     with pytest.raises(ConfigError, match=r"'mse'.*mae, rmse, medae \(lower is better\) or r2 \(higher"):
         decide(cand(1), prod(2), "mse", 0.0)
+
+
+def test_the_task_gives_the_metrics_direction() -> None:
+    """A classification score (roc_auc) is higher-is-better, a loss (log_loss) lower-is-better,
+    and a metric the task lacks names promotion.metric."""
+    up = decide({"ref": CAND, "roc_auc": 0.91}, {"ref": PROD, "roc_auc": 0.88}, "roc_auc", task="binary")
+    assert up.promote and up.improvement == pytest.approx(0.03)
+    down = decide({"ref": CAND, "log_loss": 0.30}, {"ref": PROD, "log_loss": 0.25}, "log_loss", task="binary")
+    assert not down.promote and "is not lower" in down.reason
+    with pytest.raises(ConfigError, match=r"promotion\.metric=mae: .*not a binary metric"):
+        decide(cand(1), None, "mae", task="binary")

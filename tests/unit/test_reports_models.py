@@ -113,7 +113,7 @@ def test_data_check_html_has_distributions_and_offending_rows() -> None:
     assert "ks_price FAIL" in page.texts and "kl_neighbourhood_group" in page.texts
     assert sum(1 for t, a in page.tags if t == "svg") == 1 + 8  # KL shares + one per KS column
     assert "reference" in page.texts and "current" in page.texts
-    price_range = next(t for t in report["tests"] if t["name"] == "price_range")
+    price_range = next(t for t in report["tests"] if t["name"] == "range_price")
     assert not price_range["passed"]
     assert f"<details open><summary>offending rows ({len(price_range['offending'])} of" in html
     assert str(price_range["offending"][0]["id"]) in html

@@ -46,24 +46,30 @@ def test_columns_table_has_real_counts(listings: pd.DataFrame) -> None:
     )
 
 
-def test_warnings_constant_missing_and_price_outliers(listings: pd.DataFrame) -> None:
+def test_warnings_constant_missing_and_target_outside_its_range(listings: pd.DataFrame) -> None:
     frame = listings.copy()
     frame["const"] = 7
     frame.loc[frame.index[:5], "price"] = 0
     frame.loc[frame.index[5:8], "price"] = 12_000
     frame["half_missing"] = np.where(np.arange(len(frame)) % 3 == 0, np.nan, 1.0 * np.arange(len(frame)))
-    warnings = profile(frame).warnings
-    zero = int((frame["price"] <= 0).sum())
-    high = int((frame["price"] >= 10_000).sum())
+    report = profile(frame, target="price", target_range=(10, 10_000))
+    warnings = report.warnings
+    low = int((frame["price"] < 10).sum())
+    high = int((frame["price"] > 10_000).sum())
     assert any(w.startswith("const: constant column") for w in warnings)
-    assert f"price: {zero} rows with price <= 0 (suspicious outliers)" in warnings
-    assert f"price: {high} rows with price >= 10,000 (suspicious outliers)" in warnings
+    assert f"price: {low} rows with price < 10, below the declared range [10, 10,000]" in warnings
+    assert f"price: {high} rows with price > 10,000, above the declared range [10, 10,000]" in warnings
+    assert not any("declared range" in w for w in profile(frame).warnings)  # no range declared: none
+    open_top = profile(frame, target="price", target_range=(10, None)).warnings
+    assert any("below the declared range [10, -]" in w for w in open_top) and not any(
+        "above" in w for w in open_top
+    )
     share = frame["half_missing"].isna().mean()
     assert any(w.startswith(f"half_missing: high missing share {share:.1%}") for w in warnings)
     assert not any(w.startswith("half_missing") for w in profile(frame, missing_threshold=0.5).warnings)
     assert not any(w.startswith(("id:", "latitude: constant")) for w in warnings)
-    section = Page(_section(profile(frame).html, "warnings"))
-    assert sum(1 for t, _ in section.tags if t == "li") == len(warnings)
+    section = Page(_section(report.html, "warnings"))
+    assert sum(1 for t, _ in section.tags if t == "li") == len(warnings)  # each warning listed once
 
 
 def test_high_cardinality_warning(listings: pd.DataFrame) -> None:
@@ -72,11 +78,26 @@ def test_high_cardinality_warning(listings: pd.DataFrame) -> None:
     assert not any(w.startswith("room_type: high cardinality") for w in warnings)
 
 
+def test_target_section(listings: pd.DataFrame) -> None:
+    numeric = _section(profile(listings, target="price").html, "target")
+    assert "Target: price" in numeric and 'aria-label="distribution of the target price"' in numeric
+    assert str(float(listings["price"].median())) in numeric or f"{listings['price'].median():g}" in numeric
+    classes = Page(_section(profile(listings, target="room_type").html, "target"))
+    top = listings["room_type"].value_counts()
+    assert top.index[0] in classes.texts and str(top.iloc[0]) in classes.texts
+    assert 'id="target"' not in profile(listings).html
+
+
 def test_map_points_capped_and_heatmap_cells(listings: pd.DataFrame) -> None:
-    html = profile(listings, max_points=400).html
+    html = profile(listings, max_points=400, target="price").html
     map_page = Page(_section(html, "map"))
     assert map_page.count("circle", "pt") == 400
-    assert "price" in map_page.texts  # the colour scale's title
+    assert "price" in map_page.texts  # the colour scale's title: the target
+    assert "price" not in Page(_section(profile(listings, max_points=400).html, "map")).texts
+    renamed = listings.rename(columns={"longitude": "east", "latitude": "north"})
+    assert 'id="map"' not in profile(renamed).html
+    assert Page(_section(profile(renamed, coordinates=("east", "north"), max_points=50).html, "map")).count(
+        "circle", "pt") == 50  # fmt: skip
     heat = Page(_section(html, "correlations"))
     assert heat.count("rect", "cell") == len(NUMERIC) ** 2
     small = profile(listings.head(150)).html

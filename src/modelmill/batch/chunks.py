@@ -19,7 +19,12 @@ from modelmill.batch.validate import Checked, check_chunk
 
 
 def predict_chunk(
-    table: pa.Table, estimator: Any, columns: list[ColumnSpec], id_col: str, schema: pa.Schema, first_row: int
+    table: pa.Table,
+    estimator: Any,
+    columns: list[ColumnSpec],
+    id_col: str | None,
+    schema: pa.Schema,
+    first_row: int,
 ) -> tuple[pa.Table, pa.Table, np.ndarray]:
     """Validate and predict one table: predictions (``schema``), rejects and the valid rows' indexes."""
     prepared = prepare_chunk(table, estimator, columns, id_col, first_row)
@@ -37,7 +42,7 @@ class PreparedChunk:
 
 
 def prepare_chunk(
-    table: pa.Table, estimator: Any, columns: list[ColumnSpec], id_col: str, first_row: int
+    table: pa.Table, estimator: Any, columns: list[ColumnSpec], id_col: str | None, first_row: int
 ) -> PreparedChunk:
     """The Python half of scoring a table: validation and the model's input encoding."""
     checked = check_chunk(table, columns, id_col, first_row)

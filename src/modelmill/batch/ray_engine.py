@@ -103,7 +103,7 @@ class ScoreActor:
     """A Ray Data actor: the model loaded once, then validate + predict each batch."""
 
     def __init__(
-        self, model_dir: str, identity: str, workspace: str, id_col: str, schema: pa.Schema,
+        self, model_dir: str, identity: str, workspace: str, id_col: str | None, schema: pa.Schema,
         runtime: str = "auto",
     ) -> None:  # fmt: skip
         from modelmill.batch.model import load_estimator, locate_model
@@ -121,7 +121,9 @@ class ScoreActor:
         columns, id_col = self.model.columns, self.id_col
         out, rejects, good = predict_chunk(table, self.estimator, columns, id_col, self.schema, 0)
         bad = rejects.column("row").to_numpy()
-        id_type = self.schema.field(self.id_col).type
+        id_type = self.schema.field(0).type
+        if self.id_col is None:  # rows are numbered: their number in the input, not in this batch
+            out = out.set_column(0, out.schema.field(0), pa.array(rows[good], id_type))
 
         def stack(
             valid: pa.ChunkedArray | None, rejected: pa.ChunkedArray | None, kind: pa.DataType

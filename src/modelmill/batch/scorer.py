@@ -1,8 +1,12 @@
 """Score a table with a model, chunk by chunk: read -> validate -> predict -> stage -> assemble.
 
 >>> from modelmill.batch.scorer import score
->>> summary = score("listings.csv", "predictions.parquet", model="random_forest_export:prod")
+>>> summary = score("rows.csv", "predictions.parquet", model="models:/my_model@prod", id_col="id")
 >>> summary.rows_scored, summary.rows_rejected
+
+The output holds the id column and ``prediction``; a table without an id column is scored in
+row order, and the output's first column is then ``row`` (the row's place in the input,
+0-based, as the rejects file counts rows).
 
 The model is loaded once; each chunk is a pandas frame in signature column order and
 dtypes, so ``predict`` sees what it saw at training time.
@@ -36,7 +40,7 @@ from modelmill.core.errors import UsageError
 from modelmill.registry.predictor import RUNTIMES
 from modelmill.store.workspace import Workspace
 
-DEFAULT_MODEL = "models:/nyc_rentals@prod"
+ROW = "row"  # the output's first column when the input has no id column
 DEFAULT_CHUNK_ROWS = 100_000
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
@@ -132,7 +136,9 @@ def default_progress(stream: TextIO | None = None) -> Reporter:
     return RichProgress(stream) if stream.isatty() else PlainProgress(stream)
 
 
-def _id_type(model: LoadedModel, id_col: str) -> pa.DataType:
+def _id_type(model: LoadedModel, id_col: str | None) -> pa.DataType:
+    if id_col is None:
+        return pa.int64()
     spec = next((c for c in model.columns if c.name == id_col), None)
     if spec is None:
         return pa.string()
@@ -151,9 +157,9 @@ class Job:
     source: Source
     staging: Staging
     model: LoadedModel
-    id_col: str
+    id_col: str | None  # None: rows are numbered (the output's ``row`` column)
     read_cols: list[str]
-    schema: pa.Schema  # of OUTPUT: id + prediction
+    schema: pa.Schema  # of OUTPUT: id (or row) + prediction
     id_index: int | None  # the id column's place in a CSV header (ids of malformed lines)
     delimiter: str
     chunk_rows: int
@@ -180,14 +186,19 @@ def prepare(
     *,
     model: str,
     chunk_rows: int,
-    id_col: str,
+    id_col: str | None,
     rejects_url: str | None,
     workspace: Workspace,
     tracking_uri: str | None,
     runtime: str = "auto",
+    default_id: str | None = None,
+    notes: TextIO | None = None,
 ) -> Job:
     """Check everything a user can get wrong and resolve the model (without loading it); the
-    job's model must be closed (``with job.model``) to remove a registry download."""
+    job's model must be closed (``with job.model``) to remove a registry download.
+
+    ``id_col`` must be a column of the input; without it, ``default_id`` (the project's id
+    column) is used when the input has it, else rows are numbered."""
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
     if runtime not in RUNTIMES:
@@ -196,21 +207,28 @@ def prepare(
     source = open_source(input_url)  # checks: input exists, known formats (input, output, rejects)
     staging = Staging(output_url, rejects_url)
     names = column_names(source)
-    if id_col not in names:
+    if id_col is not None and id_col not in names:
         raise UsageError(f"input '{input_url}' has no id column '{id_col}' (columns: {', '.join(names)}); "
                          "pass --id-col NAME")  # fmt: skip
+    if id_col is None and default_id is not None:
+        if default_id in names:
+            id_col = default_id
+        elif notes is not None:
+            notes.write(f"note: input '{input_url}' has no id column '{default_id}': rows are numbered "
+                        f"in the output's '{ROW}' column\n")  # fmt: skip
     loaded = locate_model(model, workspace, tracking_uri)  # the caller closes it (a registry download)
     try:
         wanted = [c.name for c in loaded.columns if c.name in names]
-        read_cols = wanted + ([id_col] if id_col not in wanted else [])
-        schema = pa.schema([(id_col, _id_type(loaded, id_col)), ("prediction", pa.float64())])
+        read_cols = wanted + ([id_col] if id_col is not None and id_col not in wanted else [])
+        schema = pa.schema([(id_col or ROW, _id_type(loaded, id_col)), ("prediction", pa.float64())])
     except BaseException:
         loaded.close()
         raise
     delimiter = "\t" if input_url.lower().endswith(".tsv") else ","
     return Job(input_url=input_url, output_url=output_url, rejects_url=rejects_url, source=source,
                staging=staging, model=loaded, id_col=id_col, read_cols=read_cols, schema=schema,
-               id_index=names.index(id_col) if source.format == "csv" else None, delimiter=delimiter,
+               id_index=names.index(id_col) if source.format == "csv" and id_col else None,
+               delimiter=delimiter,
                chunk_rows=chunk_rows, workspace=workspace.root, runtime=runtime)  # fmt: skip
 
 
@@ -238,9 +256,10 @@ def score(
     input_url: str,
     output_url: str,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    id_col: str = "id",
+    id_col: str | None = None,
+    default_id: str | None = None,
     rejects_url: str | None = None,
     resume: bool = False,
     workspace: Workspace | None = None,
@@ -253,6 +272,9 @@ def score(
     runtime: str = "auto",
 ) -> ScoreSummary:
     """Score ``input_url`` into ``output_url`` (id + prediction); bad rows go to the rejects file.
+
+    ``id_col`` names each row in the output (it must be a column of the input); without it,
+    ``default_id`` when the input has that column, else the output numbers the rows (``row``).
 
     ``engine="ray"`` predicts on ``ray_actors`` Ray Data actors: a local Ray started for the
     job, or the cluster at ``ray_address`` (default ``$RAY_ADDRESS``), or a Ray already
@@ -267,7 +289,7 @@ def score(
         check_ray(ray_actors)
     job = prepare(input_url, output_url, model=model, chunk_rows=chunk_rows, id_col=id_col,
                   rejects_url=rejects_url, workspace=workspace or Workspace(),
-                  tracking_uri=tracking_uri, runtime=runtime)  # fmt: skip
+                  tracking_uri=tracking_uri, runtime=runtime, default_id=default_id, notes=notes)  # fmt: skip
     with job.model, contextlib.ExitStack() as stack:  # a registry download ends with the job
         runner: Runner = _local_runner
         if engine == "ray":  # connected before anything is written: a Ray that fails leaves no trace

@@ -7,7 +7,7 @@ Per column type (see :mod:`modelmill.registry.export` for why):
 * ``string``: anything (numbers in a Parquet text column become text);
 * other types: passed through as read.
 
-A row failing any check is rejected with every reason (``"minimum_nights: not a number
+A row failing any check is rejected with every reason (``"rooms: not a number
 ('abc')"``); the checks are whole-column pandas/numpy operations, no per-row Python loop
 except to build the reason text of rejected rows.
 
@@ -103,8 +103,9 @@ def _numeric(name: str, column: pa.ChunkedArray, integer: bool, reasons: _Reason
     return pd.Series(np.where(finite & ~fractional, as_float, 0.0)).astype("int64")
 
 
-def check_chunk(table: pa.Table, columns: list[ColumnSpec], id_col: str, first_row: int) -> Checked:
-    """Validate ``table`` (rows ``first_row...``) against ``columns``; split good and bad rows."""
+def check_chunk(table: pa.Table, columns: list[ColumnSpec], id_col: str | None, first_row: int) -> Checked:
+    """Validate ``table`` (rows ``first_row...``) against ``columns``; split good and bad rows.
+    Without ``id_col`` a row's id is its number (``first_row`` + its place), and rejects have no id."""
     n = table.num_rows
     reasons = _Reasons(n)
     data: dict[str, pd.Series] = {}
@@ -122,8 +123,12 @@ def check_chunk(table: pa.Table, columns: list[ColumnSpec], id_col: str, first_r
         else:
             data[spec.name] = column.to_pandas()
     frame = pd.DataFrame(data, index=pd.RangeIndex(n))
-    raw_ids = _as_text(table.column(id_col))
-    ids = data.get(id_col, raw_ids)
+    if id_col is None:
+        raw_ids = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype=object)
+        ids = pd.Series(first_row + np.arange(n, dtype="int64"))
+    else:
+        raw_ids = _as_text(table.column(id_col))
+        ids = data.get(id_col, raw_ids)
     good = ~reasons.bad
     bad_idx = np.flatnonzero(reasons.bad)
     rejects = pa.table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from modelmill.cli import artifacts, check, eda, lineage, promote, run, score, serve, sweep, test_model, ui
+from modelmill.cli.init import init_command
 from modelmill.cli.monitor import monitor_command
 from modelmill.cli.reproduce import reproduce_command
 from modelmill.cli.retrain import retrain_command
@@ -15,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
     help="Turn a tabular dataset into a tested, versioned model, reproducibly.",
 )
+app.command("init")(init_command)
 app.command("run")(run.run_command)
 app.add_typer(artifacts.app, name="artifacts")
 app.command("lineage")(lineage.lineage_command)

@@ -7,6 +7,10 @@ deterministic: profiling an unchanged table returns the existing report version.
 With tracking on (the default, like ``main.tracking=mlflow``) the page is also logged to
 MLflow as ``eda/eda_report.html`` of a run named ``eda`` in ``main.experiment_name``
 (tracking URI: ``--tracking-uri``, else ``main.tracking_uri``, else the workspace's SQLite file).
+
+The project's dataset spec says which column is the target (its distribution gets a section,
+its declared range a warning) and which columns are coordinates (a box of two columns in
+``cleaning.boxes``: a map).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
+from modelmill.cli._project import ConfigDirOption, project, workspace_of
 from modelmill.core.errors import ArtifactNotFoundError, ConfigError, UsageError
 
 REPORT_NAME = "eda_report.html"
@@ -58,16 +63,36 @@ def _store(store: Any, report: Any, source: str, metadata: dict[str, Any]) -> An
                          metadata=metadata, inputs=[source])  # fmt: skip
 
 
+def _spec_hints(spec: Any) -> dict[str, Any]:
+    """``profile`` keywords from the dataset spec: the target, its declared range, the map's axes."""
+    if spec is None:
+        return {}
+    hints: dict[str, Any] = {"target": spec.target}
+    bounds = spec.columns[spec.target].range
+    if bounds is not None and all(b is None or isinstance(b, int | float) for b in bounds):
+        hints["target_range"] = bounds
+    for box in spec.cleaning.boxes.values():
+        if len(box.columns) == 2:
+            x, y = sorted(box.columns, key=lambda c: not c.lower().startswith(("lon", "lng", "x")))
+            hints["coordinates"] = (x, y)
+            break
+    return hints
+
+
 def _log_mlflow(
-    ws: Any, tracking_uri: str | None, html: str, source: str, stored: str, meta: dict[str, Any]
+    defaults: Any,
+    ws: Any,
+    tracking_uri: str | None,
+    html: str,
+    source: str,
+    stored: str,
+    meta: dict[str, Any],
 ) -> str:
-    """Log the page to a new MLflow run; its id."""
-    from modelmill.config import compose
+    """Log the page to a new MLflow run in the project's experiment; its id."""
     from modelmill.tracking.groups import GroupRun
 
-    main = compose().main
-    uri = tracking_uri or main.tracking_uri or ws.default_tracking_uri
-    group = GroupRun(uri, str(main.experiment_name), ws.mlflow_artifact_root)
+    uri = tracking_uri or defaults.tracking_uri or ws.default_tracking_uri
+    group = GroupRun(uri, defaults.experiment_name, ws.mlflow_artifact_root)
     try:
         tags = {"modelmill.kind": "eda", "modelmill.artifact": stored, "modelmill.source": source}
         run_id = group.start("eda", {"source": source, "artifact": stored}, tags)
@@ -88,16 +113,19 @@ def eda_command(
     tracking: bool = typer.Option(True, "--tracking/--no-tracking", help="Log the page to MLflow."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: config)."),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Profile a stored table (types, missing values, distributions, correlations, map, warnings)."""
+    """Profile a stored table (the target, types, missing values, distributions, correlations, warnings)."""
     from modelmill.reports import profile
 
-    ws = open_ws(workspace)
+    defaults = project(config_dir)
+    ws = open_ws(workspace_of(workspace, defaults))
     store = ws.store
     version = _resolve(store, artifact)
     frame = _read(store.path(version), version.name)
-    report = profile(frame, title=f"EDA: {version.ref}", missing_threshold=missing_threshold)
+    report = profile(frame, title=f"EDA: {version.ref}", missing_threshold=missing_threshold,
+                     **_spec_hints(defaults.spec))  # fmt: skip
     metadata = {"source": version.ref, "rows": int(frame.shape[0]), "columns": int(frame.shape[1]),
                 "n_warnings": len(report.warnings), "warnings": list(report.warnings)}  # fmt: skip
     stored = _store(store, report, version.ref, metadata)
@@ -106,7 +134,9 @@ def eda_command(
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, output)
     run_id = (
-        _log_mlflow(ws, tracking_uri, report.html, version.ref, stored.ref, metadata) if tracking else None
+        _log_mlflow(defaults, ws, tracking_uri, report.html, version.ref, stored.ref, metadata)
+        if tracking
+        else None
     )
     if as_json:
         print_json({"artifact": stored.ref, "source": version.ref, "path": str(output or path),

@@ -1,5 +1,8 @@
 """``modelmill monitor``: compare a batch (or the service's request log) with a model's reference.
 
+The model, the target and id columns of ``--actuals``, the metrics and the thresholds come from
+the project's config (:mod:`modelmill.projects.defaults`) unless a flag says otherwise.
+
 Exit codes: 0 (no drift, or drift without ``--fail-on-drift``), 1 (drift with
 ``--fail-on-drift``), 2 (unreadable input, missing columns, a model without a reference).
 Thresholds: ``monitoring.*`` in the config, overridden by ``--psi-warn``/``--psi-drift``/``--alpha``.
@@ -12,8 +15,8 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
+from modelmill.cli._project import ConfigDirOption, project, workspace_of
 
-DEFAULT_MODEL = "models:/nyc_rentals@prod"
 SHOWN_PERIODS = 12
 STYLE = {"ok": "green", "warn": "yellow", "drift": "bold red"}
 
@@ -43,18 +46,20 @@ def _print_table(result: object) -> None:
             console.print(f"  {f.feature}: {'; '.join(f.reasons)}", highlight=False)
     quality = result.quality  # type: ignore[attr-defined]
     if quality is not None:
-        base = "unknown" if quality.baseline_mae is None else f"{quality.baseline_mae:.2f}"
+        name = quality.metric.upper() if len(quality.metric) <= 5 else quality.metric
+        base = "unknown" if quality.baseline is None else f"{quality.baseline:.4g}"
+        others = ", ".join(f"{k} {v:.4g}" for k, v in quality.metrics.items() if k != quality.metric)
         console.print(
-            f"MAE {quality.mae:.2f} on {quality.n_matched} rows with actuals (baseline {base}: "
-            f"{quality.baseline_source})",
+            f"{name} {quality.value:.4g} on {quality.n_matched} rows with actuals (baseline {base}: "
+            f"{quality.baseline_source}){'; ' + others if others else ''}",
             highlight=False,
         )
         if len(quality.periods) > SHOWN_PERIODS:
             console.print(f"  (last {SHOWN_PERIODS} of {len(quality.periods)} weeks; all in --json/--output)")
         for period in quality.periods[-SHOWN_PERIODS:]:
-            console.print(
-                f"  week {period['week']}: MAE {period['mae']:.2f} ({period['n']} rows)", highlight=False
-            )
+            value = period.get(quality.metric)
+            shown = "—" if value is None else f"{value:.4g}"
+            console.print(f"  week {period['week']}: {name} {shown} ({period['n']} rows)", highlight=False)
     console.print(
         f"overall: [{STYLE[drift.verdict]}]{drift.verdict}[/] ({drift.n_rows} rows)", highlight=False
     )
@@ -63,9 +68,20 @@ def _print_table(result: object) -> None:
 @handle_errors
 def monitor_command(
     source: str = typer.Argument(..., metavar="INPUT", help="CSV/Parquet file, Parquet directory or URL."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="models:/NAME@ALIAS, NAME[:vN] or a dir."),
-    actuals: str = typer.Option(None, "--actuals", help="CSV of id + price (or actual): report MAE."),
-    time_col: str = typer.Option(None, "--time-col", help="Column for weekly MAE (default: timestamp)."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="models:/NAME@ALIAS, NAME[:vN] or a dir "
+        "(default: the project's models:/<main.model_name>@prod).",
+    ),
+    actuals: str = typer.Option(
+        None,
+        "--actuals",
+        help="CSV of the true target per row (the spec's id column, or 'row', and the target column or "
+        "'actual'): report the task's metrics.",
+    ),
+    time_col: str = typer.Option(None, "--time-col", help="Column for weekly metrics (default: timestamp)."),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when the verdict is drift."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the HTML report to this file."),
     psi_warn: float = typer.Option(None, "--psi-warn", help="Override monitoring.psi_warn."),
@@ -74,19 +90,25 @@ def monitor_command(
     tracking: bool = typer.Option(True, "--tracking/--no-tracking", help="Log the report to MLflow."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: config)."),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Drift of INPUT against the model's training reference (and MAE with --actuals)."""
-    from modelmill.monitor.check import log_mlflow, run_monitor, thresholds
+    """Drift of INPUT against the model's training reference (and the task's metrics with --actuals)."""
+    from modelmill.monitor.check import log_mlflow, run_monitor, thresholds, truth_of
 
-    ws = open_ws(workspace)
-    limits = thresholds({"psi_warn": psi_warn, "psi_drift": psi_drift, "alpha": alpha})
-    result = run_monitor(
-        source, model, ws, limits, actuals=actuals, time_col=time_col, tracking_uri=tracking_uri
+    defaults = project(config_dir)
+    ws = open_ws(workspace_of(workspace, defaults))
+    limits = thresholds(
+        {"psi_warn": psi_warn, "psi_drift": psi_drift, "alpha": alpha}, defaults.section("monitoring")
     )
+    tracking_uri = tracking_uri or defaults.tracking_uri
+    result = run_monitor(
+        source, model or defaults.model_uri, ws, limits, actuals=actuals, time_col=time_col,
+        tracking_uri=tracking_uri, truth=truth_of(defaults),
+    )  # fmt: skip
     if output is not None:
         result.page.save(output)
-    run_id = log_mlflow(result, ws, tracking_uri) if tracking else None
+    run_id = log_mlflow(result, ws, tracking_uri, defaults.experiment_name) if tracking else None
     if as_json:
         print_json(result.to_dict() | {"report": str(output) if output else None, "mlflow_run_id": run_id})
     else:

@@ -37,7 +37,12 @@ def run_command(
     force_step: list[str] = typer.Option(
         None, "--force-step", "-F", help="Ignore the cache for this step (repeatable)."
     ),
-    config_dir: Path = typer.Option(None, "--config-dir", help="Use this Hydra config directory."),
+    config_dir: Path = typer.Option(
+        None,
+        "--config-dir",
+        help="Use this Hydra config directory (default: the conf/ of the project folder holding the "
+        "current folder, found by walking up; outside a project, the packaged config).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run the pipeline (or the steps in main.steps); cached steps are skipped."""

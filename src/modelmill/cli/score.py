@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
+from modelmill.cli._project import ConfigDirOption, project, workspace_of
 
 
 @handle_errors(resume="the finished chunks are staged next to the output: add --resume to continue")
@@ -16,15 +17,23 @@ def score_command(
         ..., metavar="INPUT", help="Rows to score: .csv or .parquet (path or URL)."
     ),
     output_url: str = typer.Argument(
-        ..., metavar="OUTPUT", help="Predictions (id + prediction): .parquet or .csv (path or URL)."
+        ...,
+        metavar="OUTPUT",
+        help="Predictions (id + prediction; row + prediction without an id column): .parquet or .csv.",
     ),
     model: str = typer.Option(
-        "models:/nyc_rentals@prod",
+        None,
         "--model",
-        help="models:/NAME@ALIAS from the registry, NAME[:vN|:ALIAS] from the store, or a model directory.",
+        help="models:/NAME@ALIAS from the registry, NAME[:vN|:ALIAS] from the store, or a model directory "
+        "(default: the project's models:/<main.model_name>@prod).",
     ),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows per chunk (bounds memory)."),
-    id_col: str = typer.Option("id", "--id-col", help="Column identifying a row (kept next to prediction)."),
+    id_col: str = typer.Option(
+        None,
+        "--id-col",
+        help="Column naming each row, kept next to its prediction (default: the dataset spec's id column "
+        "when the input has it; else rows are numbered in a 'row' column).",
+    ),
     rejects: str = typer.Option(
         None, "--rejects", help="Rejected rows with reasons (default: OUTPUT.rejects.csv; .csv or .parquet)."
     ),
@@ -46,21 +55,24 @@ def score_command(
         "scikit-learn; onnx: refuse models without one; sklearn: never ONNX.",
     ),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Score INPUT with a model into OUTPUT; invalid rows go to the rejects file, never stop the job."""
     from modelmill.batch.scorer import PlainProgress, default_progress, score
 
+    defaults = project(config_dir)
     summary = score(
         input_url,
         output_url,
-        model=model,
+        model=model or defaults.model_uri,
         chunk_rows=chunk_rows,
         id_col=id_col,
+        default_id=defaults.id_column,
         rejects_url=rejects,
         resume=resume,
-        workspace=open_ws(workspace),
-        tracking_uri=tracking_uri,
+        workspace=open_ws(workspace_of(workspace, defaults)),
+        tracking_uri=tracking_uri or defaults.tracking_uri,
         progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
         engine=engine,
         runtime=runtime,

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from modelmill.cli._common import WorkspaceOption, handle_errors
+from modelmill.cli._project import ConfigDirOption, project, workspace_of
 from modelmill.core.errors import UsageError
 
 
@@ -17,12 +18,12 @@ def serve_command(
         None,
         "--model",
         "-m",
-        help="models:/NAME@ALIAS, models:/NAME/N or an artifact ref such as random_forest_export:v3 "
-        "(default: models:/nyc_rentals@prod). An alias is watched and hot-swapped when it moves.",
+        help="models:/NAME@ALIAS, models:/NAME/N or an artifact ref such as NAME:v3 (default: the "
+        "project's models:/<main.model_name>@prod). An alias is watched and hot-swapped when it moves.",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    max_batch: int = typer.Option(None, "--max-batch", help="Most listings per request (default 256)."),
+    max_batch: int = typer.Option(None, "--max-batch", help="Most rows per request (default 256)."),
     poll_interval: float = typer.Option(
         None, "--poll-interval", help="Seconds between checks of the model alias (default 2)."
     ),
@@ -70,6 +71,7 @@ def serve_command(
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
     overrides: list[str] = typer.Argument(
         None, help="Config overrides of the serve section, e.g. serve.log_requests=true (flags win)."
     ),
@@ -85,21 +87,23 @@ def serve_command(
     from pydantic import ValidationError
 
     from modelmill.serve.app import create_app
-    from modelmill.serve.settings import ServeSettings
+    from modelmill.serve.settings import TRACKING_URI_ENV, ServeSettings
 
-    configured = _serve_config(overrides or [])
+    defaults = _project(overrides or [], config_dir)
+    configured = defaults.section("serve")
     log_requests = configured.get("log_requests") if log_requests is None else log_requests
     log_max_mb = configured.get("log_max_mb") if log_max_mb is None else log_max_mb
     drift_window = configured.get("drift_window") if drift_window is None else drift_window
     fallback = configured.get("fallback") if fallback is None else fallback
     try:
         settings = ServeSettings.from_env(
-            model=model,
-            workspace=workspace,
+            model=model or defaults.model_uri,
+            workspace=workspace_of(workspace, defaults),
             max_batch=max_batch,
             poll_interval=poll_interval,
             runtime=runtime,
-            tracking_uri=tracking_uri,
+            tracking_uri=tracking_uri
+            or (None if os.environ.get(TRACKING_URI_ENV) else defaults.tracking_uri),
             log_requests=log_requests,
             log_dir=log_dir,
             log_max_bytes=None if log_max_mb is None else int(log_max_mb * 1_000_000),
@@ -114,15 +118,9 @@ def serve_command(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
-def _serve_config(overrides: list[str]) -> dict[str, Any]:
-    """The ``serve`` section of the config with ``overrides`` (``serve.KEY=VALUE``) applied."""
-    from omegaconf import OmegaConf
-
-    from modelmill.config import compose
-
+def _project(overrides: list[str], config_dir: Path | None) -> Any:
+    """The project's defaults with ``overrides`` (``serve.KEY=VALUE`` only) applied."""
     outside = [o for o in overrides if not o.lstrip("+~").startswith("serve.")]
     if outside:
         raise UsageError(f"modelmill serve takes only serve.* overrides, got: {' '.join(outside)}")
-    cfg = compose(overrides)
-    section = OmegaConf.to_container(cfg.serve, resolve=True) if "serve" in cfg else {}
-    return {str(k): v for k, v in section.items()} if isinstance(section, dict) else {}
+    return project(config_dir, overrides)

@@ -88,7 +88,12 @@ def sweep_command(
         None, "--study", help="Optuna study name (default: derived from the overrides)."
     ),
     seed: int = typer.Option(42, "--seed", help="Optuna sampler seed."),
-    config_dir: Path = typer.Option(None, "--config-dir", help="Use this Hydra config directory."),
+    config_dir: Path = typer.Option(
+        None,
+        "--config-dir",
+        help="Use this Hydra config directory (default: the conf/ of the project folder holding the "
+        "current folder, found by walking up; outside a project, the packaged config).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run a hyperparameter sweep: upstream steps once, trials in parallel, a ranked table."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import WorkspaceOption, handle_errors
+from modelmill.cli._project import ConfigDirOption, project, workspace_of
 from modelmill.core.errors import UsageError
 
 LOOPBACK = ["127.0.0.1", "localhost"]  # Host header values a browser sends to a loopback UI
@@ -46,14 +47,15 @@ def ui_command(
     ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
 ) -> None:
-    """Browse artifacts, lineage graphs, pipeline runs, sweeps and reports in a web browser."""
+    """Browse artifacts, lineage graphs, pipeline runs, sweeps and reports in a web browser
+    (the project's workspace: main.workspace of its config, unless --workspace says)."""
     import uvicorn
 
-    from modelmill.store.workspace import default_workspace_path
     from modelmill.ui import create_app, open_existing
 
-    ws = open_existing(workspace or default_workspace_path())
+    ws = open_existing(workspace if workspace is not None else workspace_of(None, project(config_dir)))
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: expected 1..65535")
     check_port_free(host, port)

@@ -1,8 +1,8 @@
 """Feature engineering: importable transformers, the inference pipeline factory, model families.
 
-Names load on first use (PEP 562), so the pipeline factory can import the light modules
-(:mod:`~modelmill.features.estimators`, :mod:`~modelmill.features.metrics`) to check the
-config without paying scikit-learn's import (~1.3 s) on a fully cached run.
+Names load on first use (PEP 562), so the pipeline factory can import the light module
+:mod:`~modelmill.features.estimators` to check the config without paying scikit-learn's
+import (~1.3 s) on a fully cached run.
 """
 
 from __future__ import annotations
@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelmill.features.pipeline import build_inference_pipeline, build_preprocessor, used_columns
-    from modelmill.features.transformers import DaysSinceReview, EnsureColumns, TextColumn
+    from modelmill.features.transformers import (
+        AsBoolean,
+        CategoryText,
+        DaysSince,
+        DaysSinceReview,
+        EnsureColumns,
+        TextColumn,
+    )
 
 _EXPORTS = {
+    "AsBoolean": "modelmill.features.transformers",
+    "CategoryText": "modelmill.features.transformers",
+    "DaysSince": "modelmill.features.transformers",
     "DaysSinceReview": "modelmill.features.transformers",
     "EnsureColumns": "modelmill.features.transformers",
     "TextColumn": "modelmill.features.transformers",
@@ -32,6 +42,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsBoolean",
+    "CategoryText",
+    "DaysSince",
     "DaysSinceReview",
     "EnsureColumns",
     "TextColumn",

@@ -1,11 +1,14 @@
 """Model families: the estimator at the end of the inference pipeline, picked by name.
 
 ``modeling.estimator`` (set by the Hydra group ``model=NAME``, files in ``conf/model/``)
-names a builder in :data:`ESTIMATORS`; its keyword arguments are ``modeling.NAME``. Every
-family gets the same preprocessing (:func:`~modelmill.features.pipeline.build_preprocessor`,
-a dense matrix, so families that refuse sparse input work too). A family is one builder
-here plus one YAML file; its estimator's types must load with skops
-(``modelmill.registry.export.TRUSTED_TYPES``).
+names a :class:`Family` in :data:`ESTIMATORS`; its keyword arguments are ``modeling.NAME``.
+Every family gets the preprocessing the dataset spec declares
+(:func:`~modelmill.features.pipeline.build_preprocessor`, a dense matrix, so families that
+refuse sparse input work too); what a family can take natively decides what the spec leaves
+open: a family that learns where missing values go gets them as NaN (others get the median),
+and one with native categorical splits gets categories as codes it splits on as sets
+(others get one-hot columns). A family is one entry here plus one YAML file; its
+estimator's types must load with skops (``modelmill.registry.export.TRUSTED_TYPES``).
 
 scikit-learn is imported inside the builders: the pipeline factory imports this module to
 check the config, and a fully cached run should not pay for scikit-learn.
@@ -13,7 +16,8 @@ check the config, and a fully cached run should not pay for scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from modelmill.core.errors import ConfigError
@@ -38,9 +42,21 @@ def hist_gradient_boosting(params: Mapping[str, Any], seed: int) -> Any:
     return HistGradientBoostingRegressor(**params, random_state=seed)
 
 
-ESTIMATORS: dict[str, Builder] = {
-    "random_forest": random_forest,
-    "hist_gradient_boosting": hist_gradient_boosting,
+@dataclass(frozen=True)
+class Family:
+    """A model family: its builder and what its estimator handles natively."""
+
+    build: Builder
+    native_missing: bool = False  # learns where NaN goes: numbers need no imputer
+    native_categories: bool = False  # ``categorical_features``: splits ordinal codes as sets
+
+
+ESTIMATORS: dict[str, Family] = {
+    "random_forest": Family(random_forest),
+    # the NYC-tuned boosting (conf/model/hist_gradient_boosting.yaml)
+    "hist_gradient_boosting": Family(hist_gradient_boosting, native_missing=True, native_categories=True),
+    # a new project's default: scikit-learn's defaults, seeded (conf/model/gradient_boosting.yaml)
+    "gradient_boosting": Family(hist_gradient_boosting, native_missing=True, native_categories=True),
 }
 
 
@@ -49,8 +65,8 @@ def known() -> str:
     return ", ".join(sorted(ESTIMATORS))
 
 
-def builder(name: str) -> Builder:
-    """The builder of family ``name``; a :class:`ConfigError` listing the known ones otherwise."""
+def family(name: str) -> Family:
+    """The family called ``name``; a :class:`ConfigError` listing the known ones otherwise."""
     try:
         return ESTIMATORS[name]
     except KeyError:
@@ -60,11 +76,17 @@ def builder(name: str) -> Builder:
         ) from None
 
 
-def build_estimator(name: str, params: Mapping[str, Any], seed: int) -> Any:
-    """An unfitted estimator of family ``name``; a misspelled parameter is a :class:`ConfigError`."""
-    make = builder(name)
+def build_estimator(name: str, params: Mapping[str, Any], seed: int, categorical: Sequence[int] = ()) -> Any:
+    """An unfitted estimator of family ``name``; a misspelled parameter is a :class:`ConfigError`.
+
+    ``categorical``: the matrix columns holding category codes, for a family with native
+    categorical splits (ignored by the others, which never get codes to split on as sets)."""
+    chosen = family(name)
+    kwargs = dict(params)
+    if categorical and chosen.native_categories:
+        kwargs["categorical_features"] = list(categorical)
     try:
-        return make(dict(params), int(seed))
+        return chosen.build(kwargs, int(seed))
     except TypeError as exc:  # an unexpected keyword argument
         raise ConfigError(
             f"modeling.{name}: {exc}; fix or remove that key (conf/model/{name}.yaml)"
@@ -81,7 +103,7 @@ def check_target_transform(transform: str) -> str:
 
 
 def with_target_transform(estimator: Any, transform: str) -> Any:
-    """``estimator`` fitted on ``log1p(price)`` and predicting ``expm1(...)``, or unchanged."""
+    """``estimator`` fitted on ``log1p(target)`` and predicting ``expm1(...)``, or unchanged."""
     if check_target_transform(transform) == "none":
         return estimator
     import numpy as np
@@ -102,7 +124,7 @@ def check_modeling(modeling: Mapping[str, Any]) -> str:
     Called when the pipeline is built, so a bad family or transform fails before any step runs.
     """
     name = str(modeling.get("estimator", DEFAULT))
-    builder(name)
+    family(name)
     if not isinstance(modeling.get(name), Mapping):
         raise ConfigError(
             f"modeling.estimator={name!r} but there is no modeling.{name} section; select the "

@@ -2,17 +2,19 @@
 
 ONNX has no data frames, no ``None`` and no date parsing, so the boundary is drawn here:
 
-* the graph has one input per raw column the pipeline reads, shape ``[N, 1]``: text columns
-  are ``string`` (a missing value is ``""``), numeric columns ``float`` (missing is NaN),
-  and date columns ``double`` days since 1970-01-01 (missing or unparsable is NaN); text
-  that a TF-IDF step reads arrives as vocabulary indexes, ``int64 [N, L]`` (see
-  :class:`OnnxInput` and :mod:`modelmill.features.tokens`);
+* the graph has one input per raw column the pipeline reads, shape ``[N, 1]``, its kind
+  (:class:`OnnxInput`) given by the first step of the column's block: categories are
+  ``category`` strings (:func:`category_text`, ``""`` when missing), yes/no columns
+  ``boolean`` floats (1/0, NaN), numbers ``float`` (missing is NaN), dates ``date``: double
+  days since 1970-01-01 (NaN when missing or unparsable), and text that a TF-IDF step reads
+  arrives as vocabulary indexes, ``int64 [N, L]`` (``tokens``, :mod:`modelmill.features.tokens`);
 * :func:`feeds` turns a frame (columns may be absent, as :class:`EnsureColumns` allows)
-  into those arrays, parsing dates exactly as :class:`DaysSinceReview` does;
-* our own transformers get converters: :class:`TextColumn` is an identity (the feed already
-  filled missing text), :class:`DaysSinceReview` is ``floor(reference - date)`` with the
-  missing date substituted, and a ``log1p`` :class:`TransformedTargetRegressor` becomes its
-  regressor followed by ``exp(y) - 1``.
+  into those arrays, parsing values exactly as the pipeline's own transformers do;
+* our own transformers get converters (:mod:`modelmill.features.onnx_converters`):
+  :class:`TextColumn`, :class:`CategoryText` and :class:`AsBoolean` are identities on their
+  feeds, :class:`DaysSince` is ``floor(reference - date)`` with the missing date
+  substituted, HistGradientBoosting's categorical splits are set-membership tests, and a
+  ``log1p`` :class:`TransformedTargetRegressor` becomes its regressor followed by ``exp(y) - 1``.
 
 skl2onnx and onnx are the optional ``onnx`` extra: they are imported inside functions. A
 pipeline this module cannot convert raises :class:`OnnxConversionError`; callers keep
@@ -33,12 +35,22 @@ import pandas as pd
 
 from modelmill.core.errors import ModelmillError
 from modelmill.features.tokens import compiled_pattern, token_ids
-from modelmill.features.transformers import DaysSinceReview, EnsureColumns, parse_dates
+from modelmill.features.transformers import (
+    AsBoolean,
+    CategoryText,
+    DaysSince,
+    EnsureColumns,
+    TextColumn,
+    boolean_values,
+    category_text,
+    parse_dates,
+)
 
 __all__ = ["OnnxConversionError", "OnnxInput", "feeds", "feeds_from_records", "graph_inputs", "to_onnx"]
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-KINDS = ("string", "float", "date", "tokens")
+KINDS = ("string", "float", "date", "tokens", "category", "boolean")
+_STRINGS = ("string", "tokens", "category")
 _EPOCH = np.datetime64("1970-01-01", "ns")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -51,7 +63,11 @@ class OnnxConversionError(ModelmillError):
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """One graph input: a raw column and how it is encoded (``string``, ``float``, ``date``, ``tokens``).
+    """One graph input: a raw column and how it is encoded (see :data:`KINDS` and the module docstring).
+
+    ``date`` carries the column's ``format`` (dates that are not ISO), ``boolean`` its
+    ``true_values``/``false_values``; ``string`` is text as ``str()`` gives it, the encoding
+    of categories in graphs exported before ``category`` existed.
 
     ``tokens`` is text that a word-level TF-IDF step reads: the feed holds, per row, the
     vocabulary indexes of the tokens that the vectorizer's own ``token_pattern`` finds, as an
@@ -67,6 +83,9 @@ class OnnxInput:
     token_pattern: str | None = None
     lowercase: bool = True
     vocabulary: tuple[str, ...] | None = None  # ``tokens``: the vectorizer's terms, by index
+    format: str | None = None  # ``date``: strptime format of non-ISO dates
+    true_values: tuple[str, ...] | None = None  # ``boolean``: the yes/no words
+    false_values: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
@@ -74,6 +93,13 @@ class OnnxInput:
             out |= {"token_pattern": self.token_pattern, "lowercase": self.lowercase}
         if self.vocabulary is not None:
             out["vocabulary"] = list(self.vocabulary)
+        if self.format is not None:
+            out["format"] = self.format
+        if self.true_values is not None or self.false_values is not None:
+            out |= {
+                "true_values": list(self.true_values or ()),
+                "false_values": list(self.false_values or ()),
+            }
         return out
 
     @classmethod
@@ -83,8 +109,10 @@ class OnnxInput:
         if data["kind"] == "tokens" and not (data.get("token_pattern") and data.get("vocabulary")):
             raise ValueError(f"ONNX input {data.get('name')!r} (tokens) needs token_pattern and vocabulary")
         pattern, vocabulary = data.get("token_pattern"), data.get("vocabulary")
+        words = {k: tuple(str(w) for w in data[k]) for k in ("true_values", "false_values") if k in data}
         return cls(str(data["name"]), str(data["kind"]), pattern, bool(data.get("lowercase", True)),
-                   tuple(vocabulary) if vocabulary is not None else None)  # fmt: skip
+                   tuple(vocabulary) if vocabulary is not None else None, data.get("format"),
+                   **words)  # fmt: skip
 
     def encode(self, texts: np.ndarray) -> np.ndarray:
         """The feed of a text column (``texts``: 1-D ``str``, ``""`` for missing)."""
@@ -107,8 +135,12 @@ def _text(values: pd.Series) -> np.ndarray:
     return np.asarray([v if isinstance(v, str) else str(v) for v in filled], dtype=object)
 
 
-def _days(values: pd.Series) -> np.ndarray:
-    parsed = parse_dates(values)
+def _categories(values: pd.Series) -> np.ndarray:
+    return CategoryText().fit(values.to_frame()).transform(values.to_frame())[:, 0]
+
+
+def _days(values: pd.Series, format: str | None = None) -> np.ndarray:
+    parsed = parse_dates(values, format)
     return ((parsed.to_numpy() - _EPOCH) / _DAY).astype(np.float64)  # NaT -> NaN
 
 
@@ -116,9 +148,26 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-_ENCODE = {"string": _text, "date": _days, "float": _numbers}
-_MISSING: dict[str, Any] = {"string": "", "date": np.nan, "float": np.nan}
-_DTYPE: dict[str, Any] = {"string": object, "date": np.float64, "float": np.float32}
+def _encode(spec: OnnxInput, values: pd.Series) -> np.ndarray:
+    """The 1-D feed values of one present column (before :meth:`OnnxInput.encode` for strings)."""
+    if spec.kind in ("string", "tokens"):
+        return _text(values)
+    if spec.kind == "category":
+        return _categories(values)
+    if spec.kind == "date":
+        return _days(values, spec.format)
+    if spec.kind == "boolean":
+        flags = boolean_values(values.to_numpy(dtype=object), spec.true_values or (), spec.false_values or ())
+        return flags.astype(np.float32)
+    return _numbers(values)
+
+
+_MISSING: dict[str, Any] = {"string": "", "date": np.nan, "float": np.nan, "boolean": np.nan}
+_DTYPE: dict[str, Any] = {"string": object, "date": np.float64, "float": np.float32, "boolean": np.float32}
+
+
+def _base(kind: str) -> str:
+    return "string" if kind in _STRINGS else kind
 
 
 def feeds(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]:
@@ -126,12 +175,12 @@ def feeds(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]
     rows = len(frame)
     out: dict[str, np.ndarray] = {}
     for spec in inputs:
-        kind = "string" if spec.kind == "tokens" else spec.kind
+        base = _base(spec.kind)
         if spec.name in frame.columns:
-            array = _ENCODE[kind](frame[spec.name])
+            array = _encode(spec, frame[spec.name])
         else:
-            array = np.full(rows, _MISSING[kind], dtype=_DTYPE[kind])
-        out[spec.name] = spec.encode(array) if kind == "string" else array.reshape(rows, 1)
+            array = np.full(rows, _MISSING[base], dtype=_DTYPE[base])
+        out[spec.name] = spec.encode(array) if base == "string" else array.reshape(rows, 1)
     return out
 
 
@@ -145,10 +194,15 @@ def feeds_from_records(records: list[Mapping[str, Any]], inputs: list[OnnxInput]
         if spec.kind in ("string", "tokens"):
             out[spec.name] = spec.encode(np.asarray([_text_value(v) for v in values], dtype=object))
             continue
+        if spec.kind == "category":
+            out[spec.name] = np.asarray([category_text(v) for v in values], dtype=object).reshape(-1, 1)
+            continue
         if spec.kind == "float":
             array = np.asarray([np.nan if v is None else v for v in values], dtype=np.float32)
+        elif spec.kind == "boolean":
+            array = boolean_values(values, spec.true_values or (), spec.false_values or ()).astype(np.float32)
         else:
-            array = _days_of_values(values)
+            array = _days_of_values(values, spec.format)
         out[spec.name] = array.reshape(len(records), 1)
     return out
 
@@ -161,7 +215,7 @@ def _text_value(value: Any) -> str:
     return str(value)
 
 
-def _days_of_values(values: list[Any]) -> np.ndarray:
+def _days_of_values(values: list[Any], format: str | None = None) -> np.ndarray:
     days = np.full(len(values), np.nan, dtype=np.float64)
     slow: list[int] = []
     for i, value in enumerate(values):
@@ -175,7 +229,7 @@ def _days_of_values(values: list[Any]) -> np.ndarray:
                 pass
         slow.append(i)
     if slow:
-        days[slow] = _days(pd.Series([values[i] for i in slow], dtype=object))
+        days[slow] = _days(pd.Series([values[i] for i in slow], dtype=object), format)
     return days
 
 
@@ -191,17 +245,35 @@ def graph_inputs(pipeline: Any) -> list[OnnxInput]:
         if transformer == "drop" or not isinstance(selected, list | tuple):
             continue
         vectorizer = _text_vectorizer(transformer)
+        first = _first_step(transformer)
         for name in selected:
-            kind = "date" if isinstance(transformer, DaysSinceReview) else (
-                "float" if name in numeric else "string"
-            )  # fmt: skip
-            if vectorizer is not None and kind == "string":
+            if vectorizer is not None:
                 terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
                 inputs.append(OnnxInput(str(name), "tokens", vectorizer.token_pattern,
                                         bool(vectorizer.lowercase), tuple(terms)))  # fmt: skip
             else:
-                inputs.append(OnnxInput(str(name), kind))
+                inputs.append(_input_of(str(name), first, name in numeric))
     return inputs
+
+
+def _first_step(transformer: Any) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    return transformer.steps[0][1] if isinstance(transformer, Pipeline) else transformer
+
+
+def _input_of(name: str, first: Any, numeric: bool) -> OnnxInput:
+    """The input of a column whose block starts with ``first`` (not a vectorizer)."""
+    if isinstance(first, DaysSince):
+        return OnnxInput(name, "date", format=first.format)
+    if isinstance(first, CategoryText):
+        return OnnxInput(name, "category")
+    if isinstance(first, AsBoolean):
+        return OnnxInput(name, "boolean", true_values=tuple(first.true_values),
+                         false_values=tuple(first.false_values))  # fmt: skip
+    if isinstance(first, TextColumn):
+        return OnnxInput(name, "string")
+    return OnnxInput(name, "float" if numeric else "string")  # bare imputers and encoders
 
 
 def _text_vectorizer(transformer: Any) -> Any:
@@ -210,7 +282,7 @@ def _text_vectorizer(transformer: Any) -> Any:
     from sklearn.pipeline import Pipeline
 
     last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
-    if not isinstance(last, CountVectorizer):
+    if not isinstance(last, CountVectorizer):  # also "passthrough"
         return None
     if last.analyzer != "word" or last.tokenizer is not None or last.preprocessor is not None:
         raise OnnxConversionError("only word analyzers with the default tokenizer have an ONNX converter")
@@ -224,8 +296,9 @@ def _text_vectorizer(transformer: Any) -> Any:
 def _prepare(pipeline: Any, inputs: list[OnnxInput]) -> tuple[Any, str]:
     """A converter-friendly deep copy of ``pipeline[1:]`` and the target transform (``none``/``log1p``).
 
-    Imputers of text columns learn with ``missing_values=NaN``; in the graph a missing string
-    is ``""`` (see :func:`feeds`), which is what skl2onnx's string imputer needs."""
+    Imputers that read ``string`` inputs directly (pipelines exported before :class:`CategoryText`)
+    learn with ``missing_values=NaN``; in the graph a missing string is ``""`` (see :func:`feeds`),
+    which is what skl2onnx's string imputer needs."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -282,8 +355,8 @@ def convert(steps: Any, inputs: list[OnnxInput]) -> Any:
     from modelmill.features import onnx_converters
 
     onnx_converters.register()
-    types = {"string": StringTensorType, "float": FloatTensorType, "date": DoubleTensorType,
-             "tokens": Int64TensorType}  # fmt: skip
+    types = {"string": StringTensorType, "category": StringTensorType, "float": FloatTensorType,
+             "boolean": FloatTensorType, "date": DoubleTensorType, "tokens": Int64TensorType}  # fmt: skip
     initial = [(spec.name, types[spec.kind]([None, None if spec.kind == "tokens" else 1])) for spec in inputs]
     try:
         with onnx_converters.conversion_fixes():
@@ -296,4 +369,14 @@ def convert(steps: Any, inputs: list[OnnxInput]) -> Any:
             f"skl2onnx could not convert the pipeline: {type(exc).__name__}: {exc}"
         ) from None
     onnx_converters.bypass_column_extraction(model, [spec.name for spec in inputs if spec.kind == "tokens"])
+    _drop_unused_initializers(model)
     return model
+
+
+def _drop_unused_initializers(model: Any) -> None:
+    """Remove constants no node reads (skl2onnx leaves some behind), which onnxruntime would
+    otherwise warn about on stderr each time it loads the graph."""
+    used = {name for node in model.graph.node for name in node.input}
+    used |= {o.name for o in model.graph.output}
+    for initializer in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(initializer)

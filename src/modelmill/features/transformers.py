@@ -1,6 +1,10 @@
-"""Importable, picklable-free (skops-safe) transformers for the listings pipeline.
+"""Importable, pickle-free (skops-safe) transformers of the inference pipeline.
 
-Every class follows the scikit-learn estimator contract: ``__init__`` only stores its
+The column treatments a dataset spec asks for that scikit-learn has no class for: dates
+as days since the latest training date (:class:`DaysSince`), one text column as strings
+for a vectorizer (:class:`TextColumn`), category values as text (:class:`CategoryText`),
+yes/no words as 0/1 (:class:`AsBoolean`), and the pipeline's two ends (:class:`EnsureColumns`,
+:class:`AsFloat32`). Every class follows the scikit-learn estimator contract: ``__init__`` only stores its
 params, learned state ends in ``_``, and ``get_feature_names_out`` names the output
 columns, so the classes can be cloned, grid-searched and serialized with skops (which
 loads them by module path: they must live in an importable module, never ``__main__``).
@@ -15,7 +19,22 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["AsFloat32", "DaysSinceReview", "EnsureColumns", "TextColumn", "as_frame", "parse_dates"]
+__all__ = [
+    "AsBoolean",
+    "AsFloat32",
+    "CategoryText",
+    "DaysSince",
+    "DaysSinceReview",
+    "EnsureColumns",
+    "TextColumn",
+    "as_frame",
+    "boolean_values",
+    "category_text",
+    "parse_dates",
+]
+
+EPOCH = "1970-01-01"
+ISO = "%Y-%m-%d"
 
 
 def as_frame(X: Any) -> pd.DataFrame:
@@ -50,20 +69,22 @@ def _check_width(estimator: BaseEstimator, frame: pd.DataFrame) -> None:
         )
 
 
-def parse_dates(column: pd.Series) -> pd.Series:
+def parse_dates(column: pd.Series, format: str | None = None) -> pd.Series:
     """Dates as ``datetime64[ns]``; anything unparsable (or missing) becomes ``NaT``.
 
-    ISO dates (``2019-05-21``, what listings hold) are parsed in one vectorized pass; only the
-    values that fail it go through pandas' per-value ``format="mixed"`` parser, which gives
-    the same result for ISO dates but is ~50x slower."""
+    ISO dates (``2019-05-21``, what cleaned tables hold) are parsed in one vectorized pass;
+    the values that fail it are parsed with ``format`` (a spec's ``strptime`` format, for raw
+    rows), then with pandas' per-value ``format="mixed"`` parser (~50x slower)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = column
     else:
         text = column.astype(object).where(column.notna(), None)
-        parsed = _naive(pd.to_datetime(text, errors="coerce", format="%Y-%m-%d"))
-        retry = parsed.isna() & text.notna()
-        if retry.any():
-            parsed[retry] = _naive(pd.to_datetime(text[retry], errors="coerce", format="mixed"))
+        parsed = _naive(pd.to_datetime(text, errors="coerce", format=ISO))
+        for fallback in (format, "mixed"):
+            retry = parsed.isna() & text.notna()
+            if fallback in (None, ISO) or not retry.any():
+                continue
+            parsed[retry] = _naive(pd.to_datetime(text[retry], errors="coerce", format=fallback))
     return _naive(parsed)
 
 
@@ -75,30 +96,37 @@ def _naive(parsed: pd.Series) -> pd.Series:
     return parsed.astype("datetime64[ns]")
 
 
-class DaysSinceReview(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class DaysSince(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Days between each date and a reference date learned at fit (the latest date seen).
 
-    Works column by column (usually the single ``last_review`` column). Missing or
-    unparsable dates are replaced by ``missing_date`` (an old date, so "never reviewed"
-    looks like "reviewed very long ago"). A date later than the reference gives a
-    negative number. Output: a float array, one column per input column.
+    Works column by column. A date later than the reference gives a negative number.
+    Missing or unparsable dates become ``missing_date`` (e.g. an old date, so "never
+    reviewed" looks like "reviewed very long ago") or, when it is ``None``, stay missing
+    (NaN) for an imputer or a model that handles missing values. Output: a float array,
+    one column per input column.
 
     Parameters
     ----------
     missing_date:
-        ISO date used for missing values (and as reference when a column has no date).
+        ISO date used for missing values, or ``None`` to keep them missing (the reference of
+        a column without any date is then 1970-01-01).
+    format:
+        ``strptime`` format of dates that are not ISO (``%d/%m/%Y``); ISO dates always parse.
     """
 
-    def __init__(self, missing_date: str = "2010-01-01") -> None:
-        self.missing_date = missing_date
+    format: str | None = None  # models exported before the parameter existed load without it
 
-    def fit(self, X: Any, y: Any = None) -> DaysSinceReview:
+    def __init__(self, missing_date: str | None = None, format: str | None = None) -> None:
+        self.missing_date = missing_date
+        self.format = format
+
+    def fit(self, X: Any, y: Any = None) -> DaysSince:
         """Learn ``reference_dates_``: the latest date of each column (ISO strings)."""
         frame = as_frame(X)
-        fallback = pd.Timestamp(self.missing_date)
+        fallback = pd.Timestamp(self.missing_date or EPOCH)
         references = []
         for label in frame.columns:
-            latest = parse_dates(frame[label]).max()
+            latest = parse_dates(frame[label], self.format).max()
             references.append((fallback if pd.isna(latest) else latest).strftime("%Y-%m-%d"))
         self.reference_dates_ = references
         _remember_input(self, frame)
@@ -109,13 +137,22 @@ class DaysSinceReview(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "reference_dates_")
         frame = as_frame(X)
         _check_width(self, frame)
-        fallback = pd.Timestamp(self.missing_date)
         out = np.empty(frame.shape, dtype=np.float64)
         for j, label in enumerate(frame.columns):
-            dates = parse_dates(frame[label]).fillna(fallback)
+            dates = parse_dates(frame[label], self.format)
+            if self.missing_date is not None:
+                dates = dates.fillna(pd.Timestamp(self.missing_date))
             delta = pd.Timestamp(self.reference_dates_[j]) - dates
-            out[:, j] = delta.dt.days.to_numpy(dtype=np.float64)
+            out[:, j] = delta.dt.days.to_numpy(dtype=np.float64, na_value=np.nan)
         return out
+
+
+class DaysSinceReview(DaysSince):
+    """:class:`DaysSince` under its first name, with its first default (missing reviews are
+    2010-01-01): models exported before dataset specs load with skops by this class path."""
+
+    def __init__(self, missing_date: str | None = "2010-01-01", format: str | None = None) -> None:
+        super().__init__(missing_date=missing_date, format=format)
 
 
 class TextColumn(  # type: ignore[call-arg]
@@ -161,16 +198,20 @@ class EnsureColumns(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Placed first in the inference pipeline so a request may omit any (optional) column:
     an absent text column becomes ``None`` values (object dtype), an absent numeric
     column ``NaN``; the imputers downstream then treat them like any missing value.
+    A column numeric at fit that arrives as objects (``None`` in a JSON row) is read as
+    numbers, unparsable values missing: scikit-learn's constant imputer does not see
+    ``None`` in an object column as missing, the ONNX feeds do (:mod:`modelmill.features.onnx`).
     Columns not seen at fit are dropped, and the output keeps the fit-time order.
     Inputs without column names (arrays) pass through unchanged.
     """
 
     def fit(self, X: Any, y: Any = None) -> EnsureColumns:
-        """Remember the column names and which of them are numeric."""
+        """Remember the column names and which of them are numeric (yes/no columns are not)."""
         frame = as_frame(X)
         _remember_input(self, frame)
+        is_bool = pd.api.types.is_bool_dtype
         self.numeric_columns_ = [
-            str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)
+            str(c) for c in frame.columns if _numeric(frame[c]) and not is_bool(frame[c].dtype)
         ]
         return self
 
@@ -181,14 +222,21 @@ class EnsureColumns(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return X
         names = list(self.feature_names_in_)
         absent = [c for c in names if c not in X.columns]
-        if not absent:
+        numeric = set(self.numeric_columns_)
+        odd = [c for c in names if c in numeric and c in X.columns and not _numeric(X[c])]
+        if not absent and not odd:
             return X[names]
         frame = X.reindex(columns=names)
-        numeric = set(self.numeric_columns_)
+        for column in odd:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         for column in absent:
             if column not in numeric:
                 frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         return frame
+
+
+def _numeric(column: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(column.dtype))
 
 
 class AsFloat32(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -209,3 +257,104 @@ class AsFloat32(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """``X`` as a float32 array."""
         check_is_fitted(self, "n_features_in_")
         return np.asarray(X, dtype=np.float32)
+
+
+def category_text(value: Any) -> str:
+    """One category value as text, the same for a CSV cell and a JSON value: ``""`` when
+    missing, ``"4"`` for ``4``, ``4.0`` (an integer column with gaps reads as floats) and ``"4"``."""
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value)
+
+
+class CategoryText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Category values as text (:func:`category_text`), missing ones as ``""``.
+
+    Placed before the encoders of categorical and ordinal columns so they see one type
+    whatever the table holds (``4``, ``4.0``, ``"4"`` are one category) and so a missing
+    value is the same ``""`` in scikit-learn and in the ONNX graph (whose string inputs
+    cannot hold ``None``): a category of its own when the training rows had it, unknown
+    (``-1``, or ignored by one-hot) when they had not. Output: a 2-D object array.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> CategoryText:
+        """Remember the width (and column names)."""
+        _remember_input(self, as_frame(X))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Every value as text."""
+        check_is_fitted(self, "n_features_in_")
+        frame = as_frame(X)
+        _check_width(self, frame)
+        out = np.empty(frame.shape, dtype=object)
+        for j in range(frame.shape[1]):
+            column = frame.iloc[:, j]
+            if pd.api.types.is_string_dtype(column.dtype) and not pd.api.types.is_object_dtype(column.dtype):
+                out[:, j] = column.to_numpy(dtype=object, na_value="")
+            else:
+                out[:, j] = [category_text(v) for v in column.to_numpy(dtype=object)]
+        return out
+
+
+def boolean_values(values: Any, true_values: Any, false_values: Any) -> np.ndarray:
+    """1.0 / 0.0 / NaN of each value: booleans, the numbers 1 and 0, and the words of
+    ``true_values``/``false_values`` (case and surrounding spaces ignored; ``true``/``false``
+    always count); anything else is missing."""
+    truthy = {str(v).strip().lower() for v in true_values} | {"true"}
+    falsy = {str(v).strip().lower() for v in false_values} | {"false"}
+    items = np.asarray(values, dtype=object).ravel()
+    out = np.full(items.shape, np.nan, dtype=np.float64)
+    for i, value in enumerate(items):
+        if isinstance(value, bool | np.bool_):
+            out[i] = float(value)
+        elif isinstance(value, int | float | np.integer | np.floating):
+            out[i] = float(value) if value in (0, 1) else np.nan
+        elif isinstance(value, str):
+            word = value.strip().lower()
+            out[i] = 1.0 if word in truthy else 0.0 if word in falsy else np.nan
+    return out
+
+
+class AsBoolean(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Yes/no columns as 1.0/0.0 (NaN when missing or not a known word), see :func:`boolean_values`.
+
+    Parameters
+    ----------
+    true_values, false_values:
+        The words of the spec's column (``parse: boolean``), so raw rows predict as cleaned ones.
+    """
+
+    def __init__(
+        self,
+        true_values: tuple[str, ...] = ("yes", "y", "true", "t", "1"),
+        false_values: tuple[str, ...] = ("no", "n", "false", "f", "0"),
+    ) -> None:
+        self.true_values = true_values
+        self.false_values = false_values
+
+    def fit(self, X: Any, y: Any = None) -> AsBoolean:
+        """Remember the width (and column names)."""
+        _remember_input(self, as_frame(X))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """0/1 floats, NaN for missing, shape ``(n_rows, n_columns)``."""
+        check_is_fitted(self, "n_features_in_")
+        frame = as_frame(X)
+        _check_width(self, frame)
+        out = np.empty(frame.shape, dtype=np.float64)
+        for j in range(frame.shape[1]):
+            out[:, j] = boolean_values(
+                frame.iloc[:, j].to_numpy(dtype=object), self.true_values, self.false_values
+            )
+        return out

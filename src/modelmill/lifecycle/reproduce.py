@@ -5,7 +5,9 @@ cache forced off in a fresh scratch workspace that holds only the run's pinned i
 (e.g. the exact ``sample.csv:vN`` it consumed and the data-check reference it compared
 against): nothing newer can leak in. The run's recorded config builds the pipeline; the
 code is today's, so a difference from the recorded code fingerprint is reported. The
-verdict compares the re-fitted and the original model on the original test split.
+verdict compares the re-fitted and the original model on the original test split. The steps
+are found by their roles: the one with role ``train`` and its model output, the one with
+role ``split`` and its test split; the target column comes from the run's dataset spec.
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ from modelmill.lifecycle.runs import (
 )
 from modelmill.runner import Pipeline
 from modelmill.store.workspace import Workspace
-
-MODEL = "random_forest_export"
-TEST = "test_data.csv"
 
 
 @dataclass
@@ -117,16 +116,26 @@ def _predict(model_dir: Any, features: Any) -> Any:
     return np.asarray(model.predict(as_model_input(features)), dtype=float)
 
 
-def _compare(ws: Workspace, scratch: Workspace, run: RecordedRun, new_model: str) -> tuple[float, int]:
+def _target(cfg: Any) -> str | None:
+    """The run's target column (its dataset spec), ``None`` when the config declares no spec."""
+    if cfg.get("dataset") is None:
+        return None
+    from modelmill.datasets.spec import spec_from_config
+
+    return spec_from_config(cfg).target
+
+
+def _compare(ws: Workspace, scratch: Workspace, refs: tuple[str, str], new_model: str,
+             target: str | None) -> tuple[float, int]:  # fmt: skip
     """Max absolute difference between both models' predictions on the run's test split."""
     import numpy as np
 
-    from modelmill.datasets.io import read_listings
-    from modelmill.features.pipeline import TARGET
+    from modelmill.datasets.io import read_stored_table
 
-    test = read_listings(ws.store.path(str(run.output("data_split", TEST))))
-    features = test.drop(columns=[TARGET], errors="ignore")
-    old = _predict(ws.store.path(str(run.output("train", MODEL))), features)
+    model_ref, test_ref = refs
+    test = read_stored_table(ws.store.path(test_ref))
+    features = test.drop(columns=[target] if target else [], errors="ignore")
+    old = _predict(ws.store.path(model_ref), features)
     new = _predict(scratch.store.path(new_model), features)
     if old.shape != new.shape or not np.array_equal(np.isnan(old), np.isnan(new)):
         return float("inf"), len(old)
@@ -169,21 +178,22 @@ def reproduce(run_id: str, *, workspace: str | os.PathLike[str] | None = None, k
     """Re-fit run ``run_id``'s model from its pinned inputs and compare it with the original."""
     from omegaconf import OmegaConf
 
-    from modelmill.api import load_pipeline, open_workspace
+    from modelmill.api import holdout_output, load_pipeline, model_output, open_workspace
     from modelmill.runner import Executor
     from modelmill.tracking.base import NullTracker
 
     ws = open_workspace(os.fspath(workspace) if workspace is not None else None)
     run = load_run(ws, run_id)
-    model_ref, test_ref = run.output("train", MODEL), run.output("data_split", TEST)
-    if model_ref is None or test_ref is None:
-        raise UsageError(
-            f"run {run_id} ({run.status}) produced no {MODEL if model_ref is None else TEST}; "
-            "only runs that trained a model can be reproduced"
-        )
     cfg = OmegaConf.create(run.config_yaml)
     pipeline = load_pipeline(cfg)
-    rerun = _rerun_steps(pipeline, pipeline.producer[MODEL])
+    (train, model), (split, test) = model_output(pipeline, "reproduce"), holdout_output(pipeline, "reproduce")
+    model_ref, test_ref = run.output(train.name, model), run.output(split.name, test)
+    if model_ref is None or test_ref is None:
+        raise UsageError(
+            f"run {run_id} ({run.status}) produced no {model if model_ref is None else test}; "
+            "only runs that trained a model can be reproduced"
+        )
+    rerun = _rerun_steps(pipeline, train.name)
     pins = _pins(pipeline, run, rerun)
     (ws.root / "tmp").mkdir(parents=True, exist_ok=True)
     scratch_dir = tempfile.mkdtemp(prefix=f"reproduce-{run_id}-", dir=ws.root / "tmp")
@@ -197,13 +207,13 @@ def reproduce(run_id: str, *, workspace: str | os.PathLike[str] | None = None, k
         if failed is not None:
             raise ModelmillError(f"re-running run {run_id} failed at step '{failed.name}': {failed.error}")
         new = {v.split(":")[0]: v for s in summary.steps for v in s.outputs}
-        max_diff, n = _compare(ws, scratch, run, new[MODEL])
+        max_diff, n = _compare(ws, scratch, (model_ref, test_ref), new[model], _target(cfg))
         result = Reproduction(run_id, max_diff == 0.0, max_diff, n, model_ref, test_ref, rerun, sorted(pins))
         for name in rerun:
             for ref in (run.step(name) or {}).get("outputs", []):
                 art = ref.split(":")[0]
                 if (
-                    art != MODEL
+                    art != model
                     and art in new
                     and scratch.store.resolve(new[art]).digest != ws.store.resolve(ref).digest
                 ):

@@ -1,10 +1,11 @@
 """The weekly retrain job: ingest a batch, run the pipeline, let the gate decide.
 
-Retraining is just a pipeline run with ``etl.sample=INPUT``: get_data stores the batch as
-the next ``sample.csv`` version (the store deduplicates an unchanged file, and unchanged
-steps are cache hits), data_check can stop the run before anything is trained, and only
-the register step's promotion gate may move ``prod``. This module turns that run into one
-decision a scheduler can act on: promoted, kept, or stopped by the data check.
+Retraining is just a pipeline run with ``etl.sample=INPUT``: the ingest step stores the
+batch as the next version of its output (the store deduplicates an unchanged file, and
+unchanged steps are cache hits), the step with role ``check`` can stop the run before
+anything is trained, and only the step with role ``promote`` (its promotion gate) may move
+``prod``. This module turns that run into one decision a scheduler can act on: promoted,
+kept, or stopped by the data check. Steps are found by their roles, never by their names.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from typing import Any, Literal
 
 from modelmill.core.errors import ModelmillError, UsageError
 from modelmill.core.types import RunSummary
+from modelmill.runner import Pipeline
 
 Decision = Literal["promoted", "kept", "stopped"]
-
-DATA_STEPS = ("get_data", "basic_cleaning", "data_check")
 
 
 FAILED_EXIT = 3  # a step failed (not a data-check stop, which is 1): a scheduler can tell them apart
@@ -68,14 +68,24 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4g}"
 
 
+def _lower_is_better(promotion: dict[str, Any]) -> bool:
+    """The gate metric's direction: recorded in the document, else the task's."""
+    if "lower_is_better" in promotion:
+        return bool(promotion["lower_is_better"])
+    from modelmill.tasks import get_task
+
+    task = get_task(str(promotion.get("task", "regression")))
+    name = str(promotion.get("metric", task.default_metric))
+    return task.lower_is_better(name) if name in task.metric_names else True
+
+
 def decision_line(promotion: dict[str, Any]) -> tuple[Decision, str, str | None]:
-    """``(decision, line, prod ref after)`` from the register step's ``promotion`` document."""
+    """``(decision, line, prod ref after)`` from the promote step's ``promotion`` document."""
     metric = str(promotion.get("metric", "mae")).upper()
+    lower = _lower_is_better(promotion)
     cand, prod = promotion.get("candidate_value"), promotion.get("prod_value")
     if promotion["promoted"]:
-        versus = f" < prod {_fmt(prod)}" if prod is not None else ", no prod before"
-        if metric == "R2" and prod is not None:
-            versus = f" > prod {_fmt(prod)}"
+        versus = f" {'<' if lower else '>'} prod {_fmt(prod)}" if prod is not None else ", no prod before"
         return "promoted", f"promoted {promotion['candidate']} (test {metric} {_fmt(cand)}{versus})", \
             promotion["candidate"]  # fmt: skip
     kept = promotion.get("prod_after") or promotion.get("prod_before")
@@ -83,7 +93,7 @@ def decision_line(promotion: dict[str, Any]) -> tuple[Decision, str, str | None]
     if reason == "already prod":
         detail = f"candidate {promotion['candidate']} is already prod"
     elif cand is not None and prod is not None and not promotion.get("min_improvement"):
-        sign = "<=" if metric == "R2" else ">="
+        sign = ">=" if lower else "<="
         detail = f"candidate {metric} {_fmt(cand)} {sign} prod {_fmt(prod)}"
     elif cand is not None and prod is not None:
         detail = f"candidate {metric} {_fmt(cand)}, prod {_fmt(prod)}: {reason}"
@@ -92,12 +102,28 @@ def decision_line(promotion: dict[str, Any]) -> tuple[Decision, str, str | None]
     return "kept", f"kept prod {kept or 'none'} ({detail})", kept
 
 
-def _stopped(summary: RunSummary) -> RetrainResult | None:
+def data_steps(pipeline: Pipeline) -> set[str]:
+    """The step with role ``check`` and the steps it reads from (ingest, cleaning): a data
+    test failing in any of them (the ingest step tests the types as read) stops a retrain."""
+    check = pipeline.role("check")
+    if check is None:
+        return set()
+    found: set[str] = set()
+    todo = [check.name]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += pipeline.upstream(pipeline.by_name[name])
+    return found
+
+
+def _stopped(summary: RunSummary, pipeline: Pipeline) -> RetrainResult | None:
     """The data-check stop, if that is why the run failed (a decision, exit 1)."""
     failed = next((s for s in summary.steps if s.status == "failed"), None)
     if failed is None:
         return None
-    if failed.name not in DATA_STEPS or not failed.error.startswith("DataCheckError"):  # get_data tests types
+    if failed.name not in data_steps(pipeline) or not failed.error.startswith("DataCheckError"):
         where = "an input error" if failed.exit_code == 2 else "a failure"
         raise RetrainFailed(
             f"retrain run {summary.run_id} stopped by {where} in step '{failed.name}': {failed.error}",
@@ -108,18 +134,30 @@ def _stopped(summary: RunSummary) -> RetrainResult | None:
     return RetrainResult("stopped", f"stopped by data check: {reason}", summary.run_id)
 
 
-def interpret(summary: RunSummary, store: Any) -> RetrainResult:
+def promotion_output(pipeline: Pipeline) -> str:
+    """The artifact name of the promote step's decision document (type ``promotion``)."""
+    promote = pipeline.require_role("promote", "retrain")
+    typed = [o.name for o in promote.outputs if o.type == "promotion"]
+    if typed or len(promote.outputs) == 1:
+        return (typed or [promote.outputs[0].name])[0]
+    raise UsageError(
+        f"retrain reads the decision of step '{promote.name}' (role promote) from an output of type "
+        f"'promotion'; it declares {', '.join(o.name for o in promote.outputs) or 'no output'}"
+    )
+
+
+def interpret(summary: RunSummary, store: Any, pipeline: Pipeline) -> RetrainResult:
     """The decision of a finished pipeline run (see :func:`retrain`)."""
-    stopped = _stopped(summary)
+    stopped = _stopped(summary, pipeline)
     if stopped is not None:
         return stopped
-    register = next((s for s in summary.steps if s.name == "register"), None)
-    promotion_ref = next(
-        (o for o in (register.outputs if register else []) if o.startswith("promotion:")), None
-    )
+    promote = pipeline.require_role("promote", "retrain")
+    document = promotion_output(pipeline)
+    step = next((s for s in summary.steps if s.name == promote.name), None)
+    promotion_ref = next((o for o in (step.outputs if step else []) if o.split(":")[0] == document), None)
     if promotion_ref is None:
         raise RetrainFailed(
-            f"retrain run {summary.run_id} did not reach the register step; "
+            f"retrain run {summary.run_id} did not reach step '{promote.name}' (role promote); "
             "retrain needs the full pipeline (do not set main.steps)"
         )
     promotion = json.loads(store.read_text(promotion_ref))
@@ -141,7 +179,7 @@ def retrain(
     :class:`RetrainFailed` when a step other than data_check fails.
     """
     from modelmill import config as config_mod
-    from modelmill.api import open_workspace, run
+    from modelmill.api import load_pipeline, open_workspace, run
 
     path = Path(os.path.expanduser(str(batch)))
     if not path.is_file():
@@ -151,6 +189,9 @@ def retrain(
         raise UsageError(f"retrain sets etl.sample and runs every step; remove {', '.join(clashing)}")
     extra = [f"main.workspace={Path(workspace).absolute()}"] if workspace is not None else []
     full = [*overrides, *extra, f"etl.sample={path.absolute()}"]
-    ws = open_workspace(config_mod.compose(full).main.workspace)  # the one the run will use
+    cfg = config_mod.compose(full)
+    pipeline = load_pipeline(cfg)
+    promotion_output(pipeline)  # a pipeline without a promote step fails now, before it runs
+    ws = open_workspace(cfg.main.workspace)  # the one the run will use
     summary = run(full, reporter=reporter)
-    return interpret(summary, ws.store)
+    return interpret(summary, ws.store, pipeline)

@@ -7,7 +7,9 @@ by the data check), so any scheduler can alert on failure without parsing output
 from __future__ import annotations
 
 CRON = "0 6 * * 1"  # Mondays 06:00
-CRON_LINE = f"{CRON} cd /srv/nyc && .venv/bin/modelmill retrain /data/incoming/latest.csv >> retrain.log 2>&1"
+CRON_LINE = (
+    f"{CRON} cd /srv/myproject && .venv/bin/modelmill retrain /data/incoming/latest.csv >> retrain.log 2>&1"
+)
 WORKFLOW_HEADER = "# GitHub Actions: .github/workflows/retrain.yml"
 
 WORKFLOW = f"""\

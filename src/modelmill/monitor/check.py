@@ -14,8 +14,8 @@ import pandas as pd
 
 from modelmill.core.errors import ConfigError, UsageError
 from modelmill.monitor.html import drift_page
-from modelmill.monitor.inputs import MonitoredModel, baseline_mae, read_batch, resolve_model
-from modelmill.monitor.quality import Quality, model_quality, read_actuals
+from modelmill.monitor.inputs import MonitoredModel, baseline, read_batch, resolve_model
+from modelmill.monitor.quality import Quality, Truth, model_quality, read_actuals
 from modelmill.reports.layout import Report
 from modelmill.validation.drift import DriftReport, Thresholds, compare, missing_columns
 
@@ -45,29 +45,36 @@ class MonitorResult:
         }
 
 
-def thresholds(overrides: dict[str, Any] | None = None) -> Thresholds:
-    """``monitoring.*`` from the config, then non-``None`` ``overrides``."""
-    from omegaconf import OmegaConf
+def thresholds(
+    overrides: dict[str, Any] | None = None, configured: dict[str, Any] | None = None
+) -> Thresholds:
+    """``configured`` (the project's ``monitoring`` section; default: the config's), then the
+    non-``None`` ``overrides``."""
+    if configured is None:
+        from modelmill.projects.defaults import project_defaults
 
-    from modelmill.config import compose
-
-    cfg = compose()
-    configured = OmegaConf.to_container(cfg.monitoring, resolve=True) if "monitoring" in cfg else {}
-    values: dict[str, Any] = {}
-    if isinstance(configured, dict):
-        values = {str(k): v for k, v in configured.items()}
+        configured = project_defaults().section("monitoring")
+    values = {str(k): v for k, v in configured.items()}
     values |= {k: v for k, v in (overrides or {}).items() if v is not None}
     return Thresholds.from_mapping(values)
 
 
-def predictions_for(batch: pd.DataFrame, model: MonitoredModel) -> tuple[np.ndarray, str]:
-    """The batch's ``prediction`` column when it has one (a request log), else the model's."""
+def truth_of(defaults: Any) -> Truth:
+    """What actuals hold for a project (:class:`~modelmill.projects.defaults.ProjectDefaults`)."""
+    return Truth(defaults.task.kind, defaults.target or "actual", defaults.id_column, defaults.metric)
+
+
+def predictions_for(
+    batch: pd.DataFrame, model: MonitoredModel, target: str | None = None
+) -> tuple[np.ndarray, str]:
+    """The batch's ``prediction`` column when it has one (a request log), else the model's
+    (on the batch without its ``target`` column, when it has one)."""
     if PREDICTION in batch.columns:
         return pd.to_numeric(batch[PREDICTION], errors="coerce").to_numpy(dtype=float), "input column"
     from modelmill.registry.predictor import load_predictor
 
     predictor = load_predictor(model.path)
-    features = batch.drop(columns=[c for c in ("price", "timestamp") if c in batch.columns])
+    features = batch.drop(columns=[c for c in (target, *TIME_COLUMNS) if c and c in batch.columns])
     return np.asarray(predictor.predict(features), dtype=float), f"model ({predictor.runtime})"
 
 
@@ -80,41 +87,53 @@ def run_monitor(
     actuals: str | None = None,
     time_col: str | None = None,
     tracking_uri: str | None = None,
+    truth: Truth | None = None,
 ) -> MonitorResult:
-    """Compare ``source`` with the reference of ``model_uri`` (and its actuals, when given)."""
+    """Compare ``source`` with the reference of ``model_uri`` (and its ``actuals``, when given:
+    ``truth`` says what they hold; default: a regression target named ``actual``)."""
     batch = read_batch(source)
     with resolve_model(model_uri, ws, tracking_uri) as model:  # a registry download is removed at the end
-        return _monitor(batch, source, model, ws, limits, actuals, time_col)
+        return _monitor(batch, source, model, ws, limits, actuals, time_col, truth or Truth())
 
 
 def _monitor(
     batch: pd.DataFrame, source: str, model: MonitoredModel, ws: Any, limits: Thresholds,
-    actuals: str | None, time_col: str | None,
+    actuals: str | None, time_col: str | None, truth: Truth,
 ) -> MonitorResult:  # fmt: skip
     absent = missing_columns(model.reference, batch)
     if absent:
         raise UsageError(f"input {source} lacks columns the model's reference has: {', '.join(absent)}")
-    predictions, origin = predictions_for(batch, model)
+    predictions, origin = predictions_for(batch, model, truth.target)
     drift = compare(model.reference, batch, predictions, limits)
     quality = None
     if actuals is not None:
         if time_col is None:
             time_col = next((c for c in TIME_COLUMNS if c in batch.columns), None)
-        quality = model_quality(batch, predictions, read_actuals(actuals), baseline_mae(model, ws), time_col)
+        known = read_actuals(actuals, truth)
+        quality = model_quality(
+            batch, predictions, known, baseline(model, ws, truth.headline), truth, time_col
+        )
     where = model.store_ref or (model.label if model.downloaded else str(model.path))
     context = {"model": model.label, "model path": where, "input": source, "predictions": origin}
     page = drift_page(drift, model.reference, batch, predictions, context, quality)
     return MonitorResult(model, source, drift, page, origin, quality)
 
 
-def log_mlflow(result: MonitorResult, ws: Any, tracking_uri: str | None) -> str:
-    """Log the verdicts, PSIs and the page to a new MLflow run; its id."""
-    from modelmill.config import compose
+def log_mlflow(
+    result: MonitorResult, ws: Any, tracking_uri: str | None, experiment: str | None = None
+) -> str:
+    """Log the verdicts, PSIs and the page to a new MLflow run in ``experiment`` (default: the
+    config's ``main.experiment_name``); its id."""
     from modelmill.tracking.groups import GroupRun
 
-    main = compose().main
-    uri = tracking_uri or main.tracking_uri or ws.default_tracking_uri
-    group = GroupRun(uri, str(main.experiment_name), ws.mlflow_artifact_root)
+    if experiment is None or tracking_uri is None:
+        from modelmill.projects.defaults import project_defaults
+
+        defaults = project_defaults()
+        experiment = experiment or defaults.experiment_name
+        tracking_uri = tracking_uri or defaults.tracking_uri
+    uri = tracking_uri or ws.default_tracking_uri
+    group = GroupRun(uri, experiment, ws.mlflow_artifact_root)
     tags = {
         "modelmill.kind": "monitor",
         "modelmill.model": result.model.label,
@@ -130,7 +149,7 @@ def log_mlflow(result: MonitorResult, ws: Any, tracking_uri: str | None) -> str:
         "n_drift": sum(f.verdict == "drift" for f in result.drift.features),
     }
     if result.quality is not None:
-        metrics["mae"] = result.quality.mae
+        metrics |= result.quality.metrics
     group.finish(
         True, {k: float(v) for k, v in metrics.items()}, {}, {"monitor/drift_report.html": result.page.html}
     )

@@ -82,10 +82,16 @@ def drift_page(
             cards.append(card(f"{f.feature} ({f.verdict})", chart))
     body += section("Reference vs batch", f'<div class="grid">{"".join(cards)}</div>')
     if quality is not None:
-        summary_items = {k: v for k, v in quality.to_dict().items() if k != "periods"}
+        shown = ("metric", "value", "baseline", "baseline_source", "ratio_to_baseline", "n_matched",
+                 "n_actuals",
+                 "time_col")  # fmt: skip
+        items = quality.to_dict()
+        summary_items = {k: items[k] for k in shown} | {
+            f"{k} (all rows)": v for k, v in quality.metrics.items()
+        }
         body += section(
             "Model quality (actuals)",
-            definition_list(summary_items) + table(quality.periods, ["week", "n", "mae"]),
+            definition_list(summary_items) + table(quality.periods, ["week", "n", quality.metric]),
         )
     body += section("Thresholds", definition_list(dict(report.to_dict()["thresholds"])))
     warnings = tuple(

@@ -1,4 +1,4 @@
-"""What ``modelmill monitor`` reads: the model (directory, reference, baseline MAE) and the batch.
+"""What ``modelmill monitor`` reads: the model (directory, reference, baseline score) and the batch.
 
 ``--model`` is resolved by :mod:`modelmill.registry.references`, like every command's:
 ``models:/NAME@ALIAS`` through the workspace's MLflow registry (a temporary, verified
@@ -73,13 +73,14 @@ def _reference_of(model: str, path: Path) -> dict[str, Any]:
     return read_reference(reference_path(path))
 
 
-def baseline_mae(model: MonitoredModel, ws: Any) -> tuple[float | None, str]:
-    """The model's test MAE and where it was found.
+def baseline(model: MonitoredModel, ws: Any, metric: str = "mae") -> tuple[float | None, str]:
+    """The model's own score on ``metric`` and where it was found.
 
-    First the ``evaluation`` artifact whose candidate is this model (``test_mae`` in its
-    metadata, written by the evaluate step); else the validation MAE recorded in ``MLmodel``
-    metadata by the train step (``val_mae``), which is then named as such.
+    First the ``evaluation`` artifact whose candidate is this model (``test_<metric>`` in its
+    metadata, written by the evaluate step); else the validation score recorded in ``MLmodel``
+    metadata or ``extras/metrics.json`` by the train step (``val_<metric>``), named as such.
     """
+    test, val = f"test_{metric}", f"val_{metric}"
     if model.store_ref is not None:
         try:
             evaluations = ws.store.versions("evaluation")
@@ -87,17 +88,17 @@ def baseline_mae(model: MonitoredModel, ws: Any) -> tuple[float | None, str]:
             evaluations = []
         for version in reversed(evaluations):
             meta = version.metadata or {}
-            if meta.get("candidate") == model.store_ref and meta.get("test_mae") is not None:
-                return float(meta["test_mae"]), f"test_mae of {version.ref} (evaluate step)"
+            if meta.get("candidate") == model.store_ref and meta.get(test) is not None:
+                return float(meta[test]), f"{test} of {version.ref} (evaluate step)"
     doc = yaml.safe_load((model.path / "MLmodel").read_text()) or {}
-    val_mae = (doc.get("metadata") or {}).get("val_mae")
-    if val_mae is not None:
-        return float(val_mae), "val_mae in MLmodel metadata (validation MAE: no evaluation found)"
+    value = (doc.get("metadata") or {}).get(val)
+    if value is not None:
+        return float(value), f"{val} in MLmodel metadata (validation score: no evaluation found)"
     metrics = model.path / "extras" / "metrics.json"
     if metrics.is_file():
-        value = json.loads(metrics.read_text()).get("metrics", {}).get("val_mae")
+        value = json.loads(metrics.read_text()).get("metrics", {}).get(val)
         if value is not None:
-            return float(value), "val_mae in extras/metrics.json"
+            return float(value), f"{val} in extras/metrics.json"
     return None, "not recorded"
 
 

@@ -1,12 +1,18 @@
-"""Model quality once true prices are known: MAE of past predictions, overall and per week.
+"""Model quality once the truth is known: the task's metrics of past predictions, overall and per week.
 
-Actuals are a CSV of ``id`` and ``price`` (or ``actual``); they are joined by ``id`` to the
-monitored batch's predictions. Weeks come from ``time_col`` (``timestamp`` of the service's
-request log, or e.g. ``last_review``); without one the batch is a single period.
+Actuals are a CSV of the true target per row: the project's id column (or ``row``, the row
+numbers ``modelmill score`` writes for a table without ids) and the target column (or
+``actual``). They are joined to the monitored batch's predictions by id; a file with
+neither is matched row by row when it has as many rows as the batch. The metrics are the
+task's (:mod:`modelmill.tasks`: MAE, RMSE, R² and median AE for regression), the headline
+one (``metric``, the promotion metric) is compared with the model's own test score, and given
+per week of ``time_col`` (``timestamp`` of the service's request log, or e.g. a date column);
+without one the batch is a single period.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,44 +20,114 @@ import numpy as np
 import pandas as pd
 
 from modelmill.core.errors import UsageError
+from modelmill.tasks import Task, get_task
 
-ACTUAL_COLUMNS = ("actual", "price")
+ACTUAL = "actual"
+ROW = "row"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the actuals are: the task, the target column, the id to join on, the headline metric."""
+
+    task: str = "regression"
+    target: str = ACTUAL
+    id: str | None = None
+    metric: str | None = None  # default: the task's
+
+    @property
+    def kind(self) -> Task:
+        return get_task(self.task)
+
+    @property
+    def headline(self) -> str:
+        """The metric compared with the baseline (one that needs no class probabilities)."""
+        task = self.kind
+        wanted = self.metric or task.default_metric
+        if not task.metric(wanted).needs_proba:
+            return wanted
+        return next(m.name for m in task.metrics if not m.needs_proba)
 
 
 @dataclass
 class Quality:
-    """MAE of the joined rows against the model's baseline MAE."""
+    """The task's metrics on the joined rows, the headline one against the model's baseline."""
 
+    metric: str
+    value: float
+    metrics: dict[str, float]
+    lower_is_better: bool
     n_matched: int
     n_actuals: int
-    mae: float
-    baseline_mae: float | None
+    baseline: float | None
     baseline_source: str
     periods: list[dict[str, Any]] = field(default_factory=list)
     time_col: str | None = None
 
     @property
     def ratio(self) -> float | None:
-        return self.mae / self.baseline_mae if self.baseline_mae else None
+        return self.value / self.baseline if self.baseline else None
+
+    @property
+    def worse(self) -> bool | None:
+        """Whether the batch scores worse than the baseline (``None``: no baseline)."""
+        if self.baseline is None:
+            return None
+        return self.value > self.baseline if self.lower_is_better else self.value < self.baseline
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"ratio_to_baseline": None if self.ratio is None else round(self.ratio, 4)}
+        """The headline metric is also under its own name (``mae``, ``baseline_mae``)."""
+        out = asdict(self) | {"ratio_to_baseline": None if self.ratio is None else round(self.ratio, 4)}
+        return out | {self.metric: self.value, f"baseline_{self.metric}": self.baseline}
 
 
-def read_actuals(path: str) -> pd.DataFrame:
-    """``id`` and ``actual`` from a CSV with ``id`` and ``actual`` or ``price``."""
+def read_actuals(path: str, truth: Truth) -> pd.DataFrame:
+    """``key`` (the id, the row number or the position) and ``actual`` from the actuals CSV."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise UsageError(f"actuals file {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"actuals file {path} could not be read as CSV: {exc}") from None
-    column = next((c for c in ACTUAL_COLUMNS if c in frame.columns), None)
-    if "id" not in frame.columns or column is None:
+    column = next((c for c in (truth.target, ACTUAL) if c in frame.columns), None)
+    if column is None:
         raise UsageError(
-            f"actuals file {path} needs columns id and price (or actual); has {list(frame.columns)}"
+            f"actuals file {path} needs the target column {truth.target} (or {ACTUAL}); "
+            f"has {list(frame.columns)}"
         )
-    return pd.DataFrame({"id": frame["id"], "actual": pd.to_numeric(frame[column], errors="coerce")})
+    values = frame[column] if truth.kind.is_classifier else pd.to_numeric(frame[column], errors="coerce")
+    key = next((c for c in (truth.id, ROW) if c and c in frame.columns), None)
+    out = pd.DataFrame({"actual": values})
+    out.attrs["key"] = key
+    out["key"] = frame[key].to_numpy() if key else np.arange(len(frame))
+    return out
+
+
+def _keys(batch: pd.DataFrame, actuals: pd.DataFrame, truth: Truth) -> np.ndarray:
+    """The batch's join keys: its ids, its row numbers, or its positions (same length only)."""
+    key = actuals.attrs.get("key")
+    if key is not None and key in batch.columns:
+        return batch[key].to_numpy()
+    if key == ROW:
+        return np.arange(len(batch))
+    if key is not None:
+        raise UsageError(f"--actuals joins on {key}, which is not a column of the input")
+    if len(actuals) != len(batch):
+        what = f"an id column ({truth.id}) or" if truth.id else "a"
+        raise UsageError(
+            f"the actuals file has neither {what} '{ROW}' column, nor as many rows as the input "
+            f"({len(actuals)} vs {len(batch)}) to match them in order"
+        )
+    return np.arange(len(batch))
+
+
+def _score(truth: Truth, frame: pd.DataFrame) -> dict[str, float]:
+    if len(frame) < 2:  # R² and friends need two rows: only the headline metric, when defined
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn warns that R² of one row is undefined
+            value = float(truth.kind.score(frame["actual"], frame["prediction"])[truth.headline])
+        return {truth.headline: value} if np.isfinite(value) else {}
+    return {k: round(v, 6) for k, v in truth.kind.score(frame["actual"], frame["prediction"]).items()}
 
 
 def model_quality(
@@ -59,37 +135,39 @@ def model_quality(
     predictions: np.ndarray,
     actuals: pd.DataFrame,
     baseline: tuple[float | None, str],
+    truth: Truth,
     time_col: str | None = None,
 ) -> Quality:
-    """MAE overall and per week of ``time_col`` over the rows of ``batch`` that have an actual."""
-    if "id" not in batch.columns:
-        raise UsageError("--actuals needs an id column in the input to join on")
+    """The task's metrics overall, and the headline one per week of ``time_col``, over the rows
+    of ``batch`` that have an actual."""
     if time_col is not None and time_col not in batch.columns:
         raise UsageError(f"--time-col {time_col} is not a column of the input")
-    scored = pd.DataFrame({"id": batch["id"].to_numpy(), "prediction": predictions})
+    scored = pd.DataFrame({"key": _keys(batch, actuals, truth), "prediction": predictions})
     if time_col is not None:
         scored["time"] = pd.to_datetime(batch[time_col].to_numpy(), errors="coerce", format="mixed")
-    joined = scored.merge(actuals.drop_duplicates("id", keep="last"), on="id", how="inner")
-    joined = joined[np.isfinite(joined["actual"]) & np.isfinite(joined["prediction"])]
+    joined = scored.merge(actuals.drop_duplicates("key", keep="last"), on="key", how="inner")
+    joined = joined[joined["actual"].notna() & joined["prediction"].notna()]
+    if not truth.kind.is_classifier:
+        joined = joined[np.isfinite(joined["actual"].astype(float)) & np.isfinite(joined["prediction"])]
     if joined.empty:
-        raise UsageError("no row of the input matches an id of the actuals file")
-    joined["error"] = (joined["prediction"] - joined["actual"]).abs()
+        raise UsageError("no row of the input matches a row of the actuals file")
+    metric = truth.headline
+    metrics = _score(truth, joined)
     periods = []
     if time_col is not None:
         week = joined["time"].dt.tz_localize(None) if joined["time"].dt.tz is not None else joined["time"]
         joined["week"] = week.dt.to_period("W-SUN").dt.start_time.dt.strftime("%Y-%m-%d")
-        for label, group in joined.groupby("week", sort=True):
-            periods.append(
-                {"week": str(label), "n": len(group), "mae": round(float(group["error"].mean()), 4)}
-            )
+        groups = list(joined.groupby("week", sort=True))
     else:
-        periods.append({"week": "all", "n": len(joined), "mae": round(float(joined["error"].mean()), 4)})
+        groups = [("all", joined)]
+    for label, group in groups:
+        value = _score(truth, group).get(metric)
+        periods.append(
+            {"week": str(label), "n": len(group), metric: None if value is None else round(value, 4)}
+        )
     return Quality(
-        n_matched=len(joined),
-        n_actuals=len(actuals),
-        mae=round(float(joined["error"].mean()), 4),
-        baseline_mae=None if baseline[0] is None else round(baseline[0], 4),
-        baseline_source=baseline[1],
-        periods=periods,
-        time_col=time_col,
-    )
+        metric=metric, value=round(metrics[metric], 4), metrics=metrics,
+        lower_is_better=truth.kind.lower_is_better(metric), n_matched=len(joined), n_actuals=len(actuals),
+        baseline=None if baseline[0] is None else round(baseline[0], 4), baseline_source=baseline[1],
+        periods=periods, time_col=time_col,
+    )  # fmt: skip

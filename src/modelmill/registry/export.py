@@ -1,15 +1,17 @@
 """Save and load fitted scikit-learn pipelines in MLflow format, serialized with skops.
 
 No pickle: the model file is ``model.skops`` and loading trusts only the types listed in
-:data:`TRUSTED_TYPES` (recorded in the ``MLmodel`` file). The signature keeps the types
-of the raw listing columns, so a row read with ``pandas.read_csv`` predicts as it is:
+:data:`TRUSTED_TYPES` (recorded in the ``MLmodel`` file). The signature is the dataset
+spec's columns (every column but the target: the inputs, the id and the ignored ones, so
+a whole row of the table is accepted), typed as the cleaned table holds them
+(:func:`spec_signature`), so a row read with ``pandas.read_csv`` predicts as it is:
 
 * every column is ``required=False``: it may be absent (the pipeline's
   ``modelmill.features.EnsureColumns`` turns an absent column into missing values);
-* text columns (``string``) and decimal columns (``double``) accept ``None``/``NaN``:
-  these are the nullable ones (``name``, ``host_name``, ``last_review``,
-  ``reviews_per_month``, ...); integer columns (ids, counts) are never missing in
-  listings and stay ``long``, so a fractional or missing count is refused.
+* text and date columns (``string``) and decimal columns (``double``) accept
+  ``None``/``NaN``; integer columns are ``long`` unless the spec declares them
+  ``nullable`` (then ``double``), so a fractional or missing count is refused; yes/no
+  columns are ``boolean``, or ``string`` (the words) when nullable or parsed from words.
 
 MLflow is imported inside the functions: ``import mlflow`` costs about 3 s.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,19 @@ from typing import Any
 # here: tests/unit/test_estimators.py saves and reloads every family). The log1p target
 # transform needs nothing: skops trusts numpy's log1p/expm1 ufuncs already.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "modelmill.features.transformers.AsBoolean",
     "modelmill.features.transformers.AsFloat32",
-    "modelmill.features.transformers.DaysSinceReview",
+    "modelmill.features.transformers.CategoryText",
+    "modelmill.features.transformers.DaysSince",
+    "modelmill.features.transformers.DaysSinceReview",  # models exported before dataset specs
     "modelmill.features.transformers.EnsureColumns",
     "modelmill.features.transformers.TextColumn",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # hist_gradient_boosting
+    # HistGradientBoosting with native categories keeps its own encoder, whose input check is
+    # partial(check_array, ...): skops still checks the wrapped function against this list
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "sklearn.tree._tree.Tree",  # random_forest
 )
 # What a serving environment needs; pinned to what trained the model (no slow inference).
@@ -53,8 +62,33 @@ def pip_requirements() -> list[str]:
     return pins
 
 
+def column_type(column: Mapping[str, Any]) -> str:
+    """The signature type (MLflow ``DataType`` name) of a spec column (``name``, ``kind``,
+    ``nullable``, ``parse``), as the cleaned table holds it (see the module docstring)."""
+    kind, nullable = column.get("kind"), bool(column.get("nullable"))
+    if kind == "integer":
+        return "double" if nullable else "long"
+    if kind == "float":
+        return "double"
+    if kind == "boolean":
+        return "string" if nullable or column.get("parse") == "boolean" else "boolean"
+    return "string"  # string, date
+
+
+def spec_signature(columns: Sequence[Mapping[str, Any]], predictions: Any) -> Any:
+    """A ``ModelSignature`` of the spec's columns, each optional (see the module docstring)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(DataType[column_type(c)], str(c["name"]), required=False) for c in columns
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=infer_signature(None, predictions).outputs)
+
+
 def nullable_signature(frame: Any, predictions: Any) -> Any:
-    """A ``ModelSignature`` from raw input columns where every column is optional and nullable."""
+    """A ``ModelSignature`` inferred from raw input columns where every column is optional and
+    nullable (a model saved without its spec's columns)."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, DataType, Schema
 
@@ -84,11 +118,14 @@ def save_sklearn_model(
     extra_files: Mapping[str, Path] | None = None,
     metadata: Mapping[str, Any] | None = None,
     parity_rows: Any = None,
+    columns: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write ``model`` as an MLflow model directory at ``path`` (which must not exist).
 
-    ``example`` is a frame of raw input rows: the signature is inferred from it and its
-    first rows become the input example. ``extra_files`` (name -> file) are copied into
+    ``example`` is a frame of raw input rows: its first rows become the input example.
+    The signature is ``columns``' (the spec's columns but the target: ``name``, ``kind``,
+    ``nullable``, ``parse``; :func:`spec_signature`), inferred from ``example`` when they are
+    not given (:func:`nullable_signature`). ``extra_files`` (name -> file) are copied into
     ``path/extras``. With ``parity_rows`` (held-out raw rows), the ONNX fast path is written
     too when its predictions match on them (``path/onnx``, see
     :mod:`modelmill.registry.onnx_export`). Raises ``ValueError`` naming any type skops
@@ -96,12 +133,18 @@ def save_sklearn_model(
     """
     import mlflow.sklearn
 
-    head = as_model_input(example.head(5))
+    if columns:
+        names = [str(c["name"]) for c in columns]
+        head = as_model_input(example.head(5).reindex(columns=names), columns)
+        signature = spec_signature(columns, model.predict(head))
+    else:
+        head = as_model_input(example.head(5))
+        signature = nullable_signature(example, model.predict(head))
     with warnings.catch_warnings():
         # mlflow 3.17 compares DataFrame.columns with a range (deprecated in pandas 3): not ours
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         try:
-            _save(mlflow.sklearn, model, path, example, head, metadata)
+            _save(mlflow.sklearn, model, path, signature, head, metadata)
         except mlflow.exceptions.MlflowException as exc:  # MLflow re-loads with the trusted list
             if "untrusted types" not in str(exc).lower():
                 raise
@@ -123,22 +166,66 @@ def save_sklearn_model(
     return path
 
 
-def _save(flavor: Any, model: Any, path: Path, example: Any, head: Any, metadata: Any) -> None:
+def _save(flavor: Any, model: Any, path: Path, signature: Any, head: Any, metadata: Any) -> None:
     flavor.save_model(
         model,
         path=str(path),
         serialization_format="skops",
         skops_trusted_types=list(TRUSTED_TYPES),
-        signature=nullable_signature(example, model.predict(head)),
+        signature=signature,
         input_example=head,
         pip_requirements=pip_requirements(),
         metadata={"requires": "modelmill (custom transformers in modelmill.features)", **(metadata or {})},
     )
 
 
-def as_model_input(frame: Any) -> Any:
-    """A copy of ``frame`` for ``predict``: raw listing columns already match the signature."""
-    return frame.copy()
+def as_model_input(frame: Any, columns: Any = None) -> Any:
+    """A copy of ``frame`` for ``predict``, its columns converted to the signature's types.
+
+    ``columns``: spec columns (see :func:`save_sklearn_model`) or the model's input schema
+    (``model.metadata.get_input_schema()``); without them the frame is copied as it is. The
+    cleaned table holds what the signature expects but for the type pandas gives a column
+    when reading it back (an all-integer text column reads as int64, a yes/no column with
+    gaps as objects), which MLflow's schema enforcement would refuse."""
+    import pandas as pd
+
+    out = frame.copy()
+    for name, kind in _column_types(columns).items():
+        if name not in out.columns:
+            continue
+        values = out[name]
+        if kind == "string" and not _all_text(values):
+            text = values.astype(object).map(_as_text, na_action="ignore")
+            out[name] = text.where(values.notna(), None).astype(object)
+        elif kind == "double" and not pd.api.types.is_float_dtype(values.dtype):
+            out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return out
+
+
+def _column_types(columns: Any) -> dict[str, str]:
+    """Column name -> signature type, from spec columns or an MLflow ``Schema``."""
+    if columns is None:
+        return {}
+    if hasattr(columns, "inputs"):  # an MLflow Schema
+        if columns.is_tensor_spec():
+            return {}
+        return {str(c.name): str(getattr(c.type, "name", c.type)) for c in columns.inputs}
+    return {str(c["name"]): column_type(c) for c in columns}
+
+
+def _all_text(values: Any) -> bool:
+    import pandas as pd
+
+    if values.dtype != object:
+        return bool(pd.api.types.is_string_dtype(values.dtype))
+    present = values.dropna()
+    return bool(present.map(lambda v: isinstance(v, str)).all())
+
+
+def _as_text(value: Any) -> str:
+    from modelmill.features.transformers import category_text
+
+    return category_text(value)
 
 
 def load_pyfunc(path: str | Path) -> Any:

@@ -4,12 +4,12 @@ Where a model version's files live (its ``source``): the exported model director
 logged as the artifacts of a small "register" run (``client.log_artifacts(run, dir,
 "model")``) and the version is created from ``runs:/<run_id>/model``. The registry thus
 holds its own copy under the MLflow artifact root (``<workspace>/mlartifacts`` for a local
-store), so ``mlflow.pyfunc.load_model("models:/nyc_rentals@prod")`` works from any process
+store), so ``mlflow.pyfunc.load_model("models:/NAME@prod")`` works from any process
 and directory that sets ``MLFLOW_TRACKING_URI``, works the same against a remote tracking
 server, and never depends on the layout of modelmill's blob directory. Registering the
 blob's absolute path would avoid the copy, but only for clients on this machine.
 
-Every version carries the tags ``modelmill.artifact`` (``random_forest_export:v3``) and
+Every version carries the tags ``modelmill.artifact`` (``model_export:v3``) and
 ``modelmill.digest`` (the store's directory digest); :meth:`MlflowRegistry.register` reuses
 the version that already has both and whose copy still hashes to the digest, so registering
 is idempotent and re-registering repairs a damaged copy. Every download is verified against
@@ -75,7 +75,7 @@ def validate_model_name(name: str) -> str:
     if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
         raise UsageError(
             f"invalid registered model name {name!r}: expected letters, digits, '.', '_' or '-' "
-            "(for example 'nyc_rentals')"
+            "(for example the dataset name)"
         )
     return name
 

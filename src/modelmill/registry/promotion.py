@@ -4,10 +4,15 @@
 candidate and predicts its input example (:func:`check_candidate`): a model that does not
 load is refused before anything is registered or moved, so ``prod`` never names one. It
 then moves the ``prod`` alias in both places that know it: the MLflow registry
-(``models:/NAME@prod``) first, then the artifact store (``random_forest_export:prod``). If
+(``models:/NAME@prod``) first, then the artifact store (``MODEL_ARTIFACT:prod``). If
 the store step fails, the registry alias is moved back, so the two never disagree. The
 store's alias event keeps the note (the decision and its numbers): that is the
 promotion's lineage record.
+
+A metric's direction comes from the task (:mod:`modelmill.tasks`): lower is better for an
+error (``mae``), higher for a score (``r2``, ``roc_auc``). The register step declares its move
+of ``prod`` as an effect replayed through :func:`replay_prod`, so a cached register step
+leaves both aliases where its execution left them.
 """
 
 from __future__ import annotations
@@ -19,15 +24,13 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ArtifactNotFoundError, BrokenModelError, ConfigError, UsageError
-from modelmill.features.metrics import METRICS, lower_is_better
 from modelmill.registry.mlflow_registry import DEFAULT_EXPERIMENT, PROD, MlflowRegistry, RegistryVersion
+from modelmill.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from modelmill.core.types import ArtifactVersion
     from modelmill.store.workspace import Workspace
 
-LOWER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if lower)
-HIGHER_IS_BETTER = frozenset(k for k, lower in METRICS.items() if not lower)
 MODEL_TYPE = "model_export"
 log = logging.getLogger(__name__)
 _LOADABLE: set[str] = set()  # digests that passed check_candidate in this process (content-addressed)
@@ -66,6 +69,15 @@ def _value(metrics: Mapping[str, Any], metric: str, role: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _lower_is_better(task: Task | str, metric: str) -> bool:
+    """The metric's direction in ``task``; a :class:`ConfigError` naming ``promotion.metric`` otherwise."""
+    found = task if isinstance(task, Task) else get_task(str(task))
+    try:
+        return found.lower_is_better(metric)
+    except ConfigError as exc:
+        raise ConfigError(f"promotion.metric={metric}: {exc}") from None
+
+
 def _pair(a: float, b: float) -> tuple[str, str]:
     """Two numbers with 2 decimals, or as many more (up to 6) as it takes to tell them apart."""
     for digits in range(2, 7):
@@ -80,16 +92,18 @@ def decide(
     prod_metrics: Mapping[str, Any] | None,
     metric: str = "mae",
     min_improvement: float = 0.0,
+    *,
+    task: Task | str = "regression",
 ) -> Decision:
     """Promote when there is no prod, or the candidate beats prod by at least ``min_improvement``.
 
-    Both mappings hold ``ref`` and the metric (``{"ref": "random_forest_export:v3",
-    "mae": 31.2, ...}``). Lower is better for errors (mae, rmse, medae), higher for r2 (see
-    :data:`modelmill.features.metrics.METRICS`; an unknown metric is a ConfigError). A
-    strict improvement is always required: with ``min_improvement=0`` an equal score
-    keeps prod. A candidate that *is* prod (same ref) is not promoted ("already prod").
+    Both mappings hold ``ref`` and the metric (``{"ref": "model:v3", "mae": 31.2, ...}``).
+    The ``task`` says the metric's direction (an error is lower-is-better, a score
+    higher-is-better; a metric the task lacks is a ConfigError). A strict improvement is always
+    required: with ``min_improvement=0`` an equal score keeps prod. A candidate that *is* prod
+    (same ref) is not promoted ("already prod").
     """
-    lower = lower_is_better(metric)
+    lower = _lower_is_better(task, metric)
     min_improvement = float(min_improvement)
     if not math.isfinite(min_improvement) or min_improvement < 0:
         raise ConfigError(f"promotion.min_improvement={min_improvement!r}: expected a number >= 0")
@@ -252,3 +266,20 @@ def check_candidate(ws: Workspace, version: ArtifactVersion) -> None:
 
     load_checked(ws.store.path(version), label=version.ref)
     _LOADABLE.add(version.digest)
+
+
+def replay_prod(ws: Workspace, ref: str, alias: str, note: str, params: Mapping[str, Any]) -> None:
+    """Move ``prod`` back to ``ref`` in the registry and the store: the replay of the promote
+    step's effect (:meth:`~modelmill.runner.context.StepContext.set_alias` ``via``) when a
+    cached run finds ``prod`` elsewhere. ``params`` are the step's (``model_name``,
+    ``tracking_uri``, ``experiment_name``)."""
+    if alias != PROD:
+        raise UsageError(f"replay_prod moves '{PROD}', not '{alias}'")
+    promote(
+        ws,
+        ref,
+        str(params["model_name"]),
+        params.get("tracking_uri"),
+        note=note,
+        experiment=str(params.get("experiment_name") or DEFAULT_EXPERIMENT),
+    )

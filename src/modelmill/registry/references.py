@@ -176,7 +176,8 @@ class ModelResolver:
             raise UsageError(
                 f"cannot resolve '{ref.text}': it is not in the registry {self.registry.tracking_uri} "
                 "(no such model, alias or version); promote a model first "
-                "(modelmill promote random_forest_export:vN) or pass --model NAME:vN / a model directory"
+                "(modelmill run, or modelmill promote MODEL:vN with MODEL the project's main.model_artifact) "
+                "or pass --model NAME:vN / a model directory"
             ) from None
         return self._registered(ref, found)
 
@@ -229,7 +230,7 @@ def _stored(ref: Reference, version: ArtifactVersion) -> ResolvedModel:
 
 @contextlib.contextmanager
 def open_model(reference: str, ws: Any, tracking_uri: str | None = None) -> Iterator[LocalModel]:
-    """``with open_model("models:/nyc_rentals@prod", ws) as model: ...``: the model's verified
+    """``with open_model("models:/my_model@prod", ws) as model: ...``: the model's verified
     files at ``model.path`` for the block (see the module docstring for the forms)."""
     resolver = ModelResolver(ws, tracking_uri)
     resolved = resolver.resolve(reference)

@@ -22,13 +22,14 @@ DATE_PROBE = 200
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When the profile warns; ``price_bounds``: a price ``<= low`` or ``>= high`` is suspicious."""
+    """When the profile warns; ``bounds``: the declared range of ``bounded_column`` (the target's
+    ``range`` in the dataset spec): values outside it are counted (cleaning drops those rows)."""
 
     missing_share: float = 0.2
     cardinality_share: float = 0.5
     iqr_factor: float = 3.0
-    price_column: str = "price"
-    price_bounds: tuple[float, float] = (0.0, 10_000.0)
+    bounded_column: str | None = None
+    bounds: tuple[float | None, float | None] | None = None
 
 
 def infer_type(series: pd.Series) -> str:
@@ -144,14 +145,16 @@ def column_warnings(row: dict[str, Any], series: pd.Series, limits: Thresholds) 
 
 def _outlier_warnings(row: dict[str, Any], series: pd.Series, limits: Thresholds) -> list[str]:
     name, out = row["column"], []
-    if name == limits.price_column:
+    if name == limits.bounded_column and limits.bounds is not None:
         values = numeric_values(series)
-        low, high = limits.price_bounds
-        n_low, n_high = int((values <= low).sum()), int((values >= high).sum())
+        low, high = limits.bounds
+        declared = f"the declared range [{_bound(low)}, {_bound(high)}]"
+        n_low = int((values < low).sum()) if low is not None else 0
+        n_high = int((values > high).sum()) if high is not None else 0
         if n_low:
-            out.append(f"{name}: {n_low} rows with {name} <= {low:g} (suspicious outliers)")
+            out.append(f"{name}: {n_low} rows with {name} < {low:g}, below {declared}")
         if n_high:
-            out.append(f"{name}: {n_high} rows with {name} >= {high:,.0f} (suspicious outliers)")
+            out.append(f"{name}: {n_high} rows with {name} > {high:,.6g}, above {declared}")
     if row.get("outliers"):
         lo, hi = row["_fences"]
         out.append(
@@ -159,3 +162,7 @@ def _outlier_warnings(row: dict[str, Any], series: pd.Series, limits: Thresholds
             f"({limits.iqr_factor:g} x IQR beyond the quartiles)"
         )
     return out
+
+
+def _bound(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.6g}"

@@ -14,7 +14,8 @@ from typing import Any
 from modelmill.reports import layout
 from modelmill.reports._svg import bar_chart
 
-# metric -> True when lower is better (mirrors modelmill.features.metrics.METRICS)
+# metric -> True when lower is better: the evaluate step passes its task's
+# (modelmill.tasks); these are regression's, for callers that do not
 DIRECTIONS: dict[str, bool] = {"mae": True, "rmse": True, "medae": True, "r2": False}
 SKIP = {"ref", "error"}
 
@@ -64,13 +65,15 @@ def evaluation_report(
     gate: Mapping[str, Any] | None = None,
     by_group: Mapping[str, Mapping[str, Mapping[str, Any] | None]] | None = None,
     group_metric: str = "mae",
-    group_label: str = "neighbourhood_group",
+    group_label: str = "group",
     context: Mapping[str, Any] | None = None,
     title: str = "Evaluation report",
+    directions: Mapping[str, bool] = DIRECTIONS,
 ) -> layout.Report:
     """The page. ``verdict``/``passed``/``gate``: the promotion decision, when known;
-    ``by_group``: ``{group: {"candidate": {...}, "prod": {...} or None}}``; ``context``: extra
-    facts shown at the top (test data ref, row count)."""
+    ``by_group``: ``{group: {"candidate": {...}, "prod": {...} or None}}``, the values of the
+    spec's ``group`` column (``group_label``); ``context``: extra facts shown at the top (test
+    data ref, row count); ``directions``: metric -> lower is better (the task's)."""
     heading = escape(title) + (
         " " + layout.badge(passed, "PROMOTE", "KEEP PROD") if passed is not None else ""
     )
@@ -78,14 +81,14 @@ def evaluation_report(
     if verdict is not None or gate:
         gate_html = layout.definition_list(dict(gate)) if gate else ""
         body.append(layout.section("Verdict", f"<p>{escape(verdict or '')}</p>{gate_html}", "verdict"))
-    rows = compare(candidate, prod)
+    rows = compare(candidate, prod, directions)
     body.append(
         layout.section(
             "Metrics", layout.table(rows, ["metric", "candidate", "prod", "delta", "better"]), "metrics"
         )
     )
     if by_group:
-        body.append(_groups(by_group, group_metric, group_label))
+        body.append(_groups(by_group, group_metric, group_label or "group", directions))
     return layout.Report(title, layout.page(title, "".join(body), heading=heading))
 
 
@@ -104,7 +107,10 @@ def _summary(
     return layout.section("Models", layout.definition_list(items) + note, "models")
 
 
-def _groups(by_group: Mapping[str, Mapping[str, Mapping[str, Any] | None]], metric: str, label: str) -> str:
+def _groups(
+    by_group: Mapping[str, Mapping[str, Mapping[str, Any] | None]], metric: str, label: str,
+    directions: Mapping[str, bool],
+) -> str:  # fmt: skip
     rows, cand_values, prod_values = [], [], []
     names = sorted(by_group)
     for name in names:
@@ -118,7 +124,7 @@ def _groups(by_group: Mapping[str, Mapping[str, Mapping[str, Any] | None]], metr
                 f"candidate {metric}": cand,
                 f"prod {metric}": old,
                 "delta": delta,
-                "better": _better(metric, delta, DIRECTIONS),
+                "better": _better(metric, delta, directions),
             }
         )
         cand_values.append(cand or 0.0)

@@ -1,13 +1,14 @@
-"""The EDA profile: one self-contained HTML page describing a listings frame (or any frame).
+"""The EDA profile: one self-contained HTML page describing any table.
 
 >>> from modelmill.reports import profile
->>> report = profile(df, title="sample.csv:v3")   # a notebook displays ``report`` inline
+>>> report = profile(df, title="sample.csv:v3", target="y")   # a notebook displays it inline
 >>> report.save("profile.html"); report.warnings
 
-Sections: overview, warnings, a table of every column (type, missing, distinct, statistics),
-a histogram per numeric column, top categories per categorical column, the correlation
-heatmap of the numeric columns and, when ``latitude``/``longitude`` exist, a map of the
-listings coloured by price. The page is a pure function of the frame and the arguments.
+Sections: overview, the target's distribution (when one is named), warnings, a table of every
+column (type, missing, distinct, statistics), a histogram per numeric column, top categories
+per categorical column, the correlation heatmap of the numeric columns and, when the table
+has coordinates (``coordinates``, or columns named longitude/latitude), a map of the rows
+coloured by the target. The page is a pure function of the frame and the arguments.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from modelmill.reports._columns import Thresholds, column_warnings, infer_type, 
 from modelmill.reports._svg import bar_chart, bin_edges, finite, hist_counts, histogram
 from modelmill.reports._svg_xy import MAX_POINTS, heatmap, scatter
 
+# column pairs drawn as a map when no coordinates are named: (x, y)
+COORDINATE_NAMES = (("longitude", "latitude"), ("lon", "lat"), ("lng", "lat"), ("long", "lat"))
 STAT_COLUMNS = (
     "column",
     "type",
@@ -45,20 +48,25 @@ def profile(
     df: pd.DataFrame,
     title: str = "Data profile",
     *,
+    target: str | None = None,
+    target_range: tuple[float | None, float | None] | None = None,
+    coordinates: tuple[str, str] | None = None,
     missing_threshold: float = 0.2,
     cardinality_threshold: float = 0.5,
     iqr_factor: float = 3.0,
-    price_bounds: tuple[float, float] = (0.0, 10_000.0),
     max_points: int = MAX_POINTS,
     bins: int = 30,
     top_k: int = 10,
 ) -> layout.Report:
     """Profile ``df``; warnings flag constant, mostly-missing, high-cardinality and outlying columns.
 
-    ``price_bounds``: prices ``<=`` the first or ``>=`` the second are reported as outliers;
-    ``max_points`` caps the points of the map (a fixed-seed sample).
+    ``target``: the column a model predicts (its distribution gets a section, and colours the
+    map); ``target_range``: its declared range (the dataset spec's), values outside it are
+    warned about. ``coordinates``: the (x, y) columns of the map (default: longitude/latitude
+    or lon/lat when present); ``max_points`` caps its points (a fixed-seed sample).
     """
-    limits = Thresholds(missing_threshold, cardinality_threshold, iqr_factor, "price", price_bounds)
+    bounds = tuple(target_range) if target_range is not None else None
+    limits = Thresholds(missing_threshold, cardinality_threshold, iqr_factor, target, bounds)  # type: ignore[arg-type]
     frame = df.copy()
     frame.columns = _unique_names(frame.columns)
     kinds = {c: infer_type(frame[c]) for c in frame.columns}
@@ -68,6 +76,7 @@ def profile(
     body = "".join(
         [
             _overview(frame, kinds),
+            _target(frame, target, kinds, bins, top_k),
             layout.section(
                 "Warnings", layout.bullet_list(warnings, "warnings") or "<p>No warnings.</p>", "warnings"
             ),
@@ -77,7 +86,7 @@ def profile(
             _histograms(frame, numeric, bins),
             _categories(frame, [c for c in frame.columns if kinds[c] in {"categorical", "boolean"}], top_k),
             _correlations(frame, numeric),
-            _map(frame, max_points),
+            _map(frame, _coordinates(frame, coordinates), target, max_points),
         ]
     )
     return layout.Report(title, layout.page(title, body), tuple(warnings))
@@ -157,25 +166,65 @@ def _correlations(frame: pd.DataFrame, columns: list[str]) -> str:
     return layout.section("Correlations", chart + note, "correlations")
 
 
-def _map(frame: pd.DataFrame, max_points: int) -> str:
-    if not {"latitude", "longitude"} <= set(frame.columns):
+def _coordinates(frame: pd.DataFrame, named: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The map's (x, y) columns: the named pair when both exist, else a conventional pair."""
+    pairs = [named] if named is not None else list(COORDINATE_NAMES)
+    lowered = {str(c).lower(): str(c) for c in frame.columns}
+    for x, y in pairs:
+        if named is not None and {x, y} <= set(frame.columns):
+            return x, y
+        if named is None and x in lowered and y in lowered:
+            return lowered[x], lowered[y]
+    return None
+
+
+def _target(frame: pd.DataFrame, target: str | None, kinds: dict[str, str], bins: int, top_k: int) -> str:
+    """The target's distribution: a histogram (numbers) or its classes (labels)."""
+    if target is None or target not in frame.columns:
         return ""
-    price = frame["price"] if "price" in frame.columns else None
-    shown = min(max_points, int((frame["latitude"].notna() & frame["longitude"].notna()).sum()))
+    values = frame[target]
+    missing = int(values.isna().sum())
+    items: dict[str, Any] = {"column": target, "type": kinds[target], "rows": len(values), "missing": missing}
+    if kinds[target] == "numeric":
+        numbers = finite(values)
+        if numbers.size:
+            items |= {
+                "min": float(numbers.min()),
+                "median": float(np.median(numbers)),
+                "max": float(numbers.max()),
+            }
+        edges = bin_edges(numbers, bins)
+        counts, _ = hist_counts(numbers, edges)
+        chart = histogram(list(edges), counts, xlabel=target, label=f"distribution of the target {target}")
+    else:
+        labels, counts, rest = top_categories(values, top_k)
+        items["classes"] = len(labels) + (1 if rest else 0)
+        chart = bar_chart(labels, {"rows": counts}, label=f"classes of the target {target}", xlabel="rows")
+    return layout.section(f"Target: {target}", layout.definition_list(items) + chart, "target")
+
+
+def _map(frame: pd.DataFrame, axes: tuple[str, str] | None, target: str | None, max_points: int) -> str:
+    if axes is None:
+        return ""
+    x, y = axes
+    colour = (
+        frame[target] if target in frame.columns and pd.api.types.is_numeric_dtype(frame[target]) else None
+    )
+    shown = min(max_points, int((frame[x].notna() & frame[y].notna()).sum()))
     chart = scatter(
-        frame["longitude"],
-        frame["latitude"],
-        color=price,
-        xlabel="longitude",
-        ylabel="latitude",
-        color_label="price" if price is not None else "",
+        frame[x],
+        frame[y],
+        color=colour,
+        xlabel=x,
+        ylabel=y,
+        color_label=str(target) if colour is not None else "",
         max_points=max_points,
-        label="listings by location",
+        label=f"rows by {y} and {x}",
         size=(560, 460),
     )
     note = (
         f'<p class="muted">{shown} of {len(frame)} rows drawn (fixed-seed sample)'
-        f"{'; colour: price, clipped at its 2nd-98th percentiles' if price is not None else ''}.</p>"
+        f"{f'; colour: {target}, clipped at its 2nd-98th percentiles' if colour is not None else ''}.</p>"
     )
     return layout.section("Map", chart + note, "map")
 

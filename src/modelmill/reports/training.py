@@ -4,7 +4,7 @@ Built from plain values (no model object, no store), so the train step, a notebo
 can call it::
 
     training_report({"val_mae": 61.2, "val_r2": 0.52}, importance=imp, y_true=y_val,
-                    y_pred=model.predict(x_val), groups=x_val["neighbourhood_group"])
+                    y_pred=model.predict(x_val), groups=x_val["region"], group_label="region")
 
 Residual = actual - predicted: a positive mean residual means the model under-predicts there.
 """
@@ -69,10 +69,13 @@ def training_report(
     *,
     title: str = "Training report",
     params: Mapping[str, Any] | None = None,
-    group_label: str = "neighbourhood_group",
+    group_label: str = "group",
+    target: str = "target",
     max_points: int = MAX_POINTS,
 ) -> layout.Report:
-    """The page; sections whose inputs are ``None`` (or empty) are left out."""
+    """The page; sections whose inputs are ``None`` (or empty) are left out. ``groups``: the
+    value of the spec's ``group`` column (``group_label``) per row; ``target``: its name, for
+    the axes and units."""
     body = [
         layout.section(
             "Metrics", layout.table([{"metric": k, "value": v} for k, v in metrics.items()]), "metrics"
@@ -83,9 +86,9 @@ def training_report(
     if importance is not None:
         body.append(_importance(sorted_importance(importance)))
     if y_true is not None and y_pred is not None:
-        body.append(_predicted_vs_actual(y_true, y_pred, max_points))
+        body.append(_predicted_vs_actual(y_true, y_pred, max_points, target))
         if groups is not None:
-            body.append(_residuals(group_metrics(y_true, y_pred, groups), group_label))
+            body.append(_residuals(group_metrics(y_true, y_pred, groups), group_label or "group", target))
     return layout.Report(title, layout.page(title, "".join(body)))
 
 
@@ -102,14 +105,14 @@ def _importance(pairs: list[tuple[str, float]]) -> str:
     return layout.section("Feature importance", chart + layout.table(rows), "importance")
 
 
-def _predicted_vs_actual(y_true: Any, y_pred: Any, max_points: int) -> str:
+def _predicted_vs_actual(y_true: Any, y_pred: Any, max_points: int, target: str) -> str:
     truth, pred = _floats(y_true), _floats(y_pred)
     n = int((np.isfinite(truth) & np.isfinite(pred)).sum())
     chart = scatter(
         truth,
         pred,
-        xlabel="actual",
-        ylabel="predicted",
+        xlabel=f"actual {target}",
+        ylabel=f"predicted {target}",
         diagonal=True,
         max_points=max_points,
         label="predicted vs actual",
@@ -118,7 +121,7 @@ def _predicted_vs_actual(y_true: Any, y_pred: Any, max_points: int) -> str:
     return layout.section("Predicted vs actual", chart + note, "predicted-vs-actual")
 
 
-def _residuals(by_group: dict[str, dict[str, float]], group_label: str) -> str:
+def _residuals(by_group: dict[str, dict[str, float]], group_label: str, target: str) -> str:
     if not by_group:
         return layout.section(f"Residuals by {group_label}", "<p>No rows.</p>", "residuals")
     rows = [{group_label: g, **{k: round(v, 4) for k, v in m.items()}} for g, m in by_group.items()]
@@ -130,7 +133,7 @@ def _residuals(by_group: dict[str, dict[str, float]], group_label: str) -> str:
             "mean residual": [m["mean_residual"] for m in by_group.values()],
         },
         label=f"residuals by {group_label}",
-        xlabel="dollars",
+        xlabel=f"{target} (actual - predicted)",
     )
     note = '<p class="muted">residual = actual - predicted; positive: the model under-predicts.</p>'
     return layout.section(f"Residuals by {group_label}", layout.table(rows) + chart + note, "residuals")

@@ -3,6 +3,29 @@
 Like DVC's run cache, a step's key is a hash of everything its outputs depend on:
 code fingerprint, params, input digests and library versions. A successful execution
 with the same key whose outputs still exist and verify makes the step a cache hit.
+
+Inputs resolve to what they resolved to. A step reading an alias (``clean_sample.csv:reference``,
+``MODEL:prod``) that a step of the same pipeline moved as a declared effect
+(:mod:`modelmill.runner.effects`) would otherwise see a new input on the next run, only
+because the previous run did what it was meant to do. The exact rule
+(:func:`explained_inputs`):
+
+1. The key is first computed from the inputs as they resolve now; a successful execution
+   with that key is a hit.
+2. Otherwise, for every input that names an alias (not ``latest``, not a version): when the
+   newest store event of that alias is a move recorded in ``step_effects`` (an effect, made
+   or replayed) by a step of the pipeline being run, the input is taken as where the alias
+   pointed before that move (``previous``; absent when it was unset). If any input was
+   replaced, the key is computed again from these resolutions; a successful execution with
+   that key is a hit, and the step reports the inputs that execution saw.
+3. Otherwise the step runs, with the inputs as they resolve now.
+
+So the first run is a fixed point: the second, unchanged, is fully cached. A move no effect
+explains (``modelmill artifacts alias``, ``modelmill promote``, an alias removed or moved
+by another pipeline) is a new input: the steps reading it, and what their new outputs
+change, run again. A hit replays the effects its execution recorded when the alias is not
+where they left it (:meth:`~modelmill.runner.executor.Executor`), so a cached run leaves
+the same aliases a real one would.
 """
 
 from __future__ import annotations
@@ -10,13 +33,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelmill.core.errors import ArtifactNotFoundError
 from modelmill.core.hashing import sha256_json
-from modelmill.core.types import flatten
+from modelmill.core.names import LATEST, parse_ref
+from modelmill.core.types import ArtifactVersion
+from modelmill.runner.effects import SCHEMA as EFFECTS_SCHEMA
+from modelmill.runner.effects import EffectLog
 from modelmill.store.db import Database
+from modelmill.store.store import ArtifactStore
 from modelmill.tracking.liveness import Owner, current
 
 SCHEMA = """
@@ -64,29 +92,54 @@ def make_key(
     params: Mapping[str, Any],
     inputs: Mapping[str, str | None],
     libraries: Mapping[str, str],
+    *,
+    function: str | None = None,
 ) -> CacheKey:
-    """Build a key from its four parts."""
-    return CacheKey(
-        {
-            "code": dict(code),
-            "params": dict(params),
-            "inputs": dict(inputs),
-            "libraries": dict(libraries),
-        }
-    )
+    """Build a key from its four parts, and the step function's name (``module:function``):
+    two functions of one module share its code hash, so the name tells them apart."""
+    components: dict[str, Any] = {
+        "code": dict(code),
+        "params": dict(params),
+        "inputs": dict(inputs),
+        "libraries": dict(libraries),
+    }
+    if function is not None:
+        components["function"] = function
+    return CacheKey(components)
 
 
 _ABSENT = object()
 
 
-def _show(value: Any) -> str:
-    return "(absent)" if value is _ABSENT else repr(value)
+def _show(value: Any, limit: int = 60) -> str:
+    text = "(absent)" if value is _ABSENT else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Params as ``path -> value``: nested mappings joined by dots, and lists of mappings or lists
+    by item (``columns[price].range``: an item with a ``name`` is named by it), so a change is
+    reported where it is, not as two whole tables."""
+    if isinstance(value, Mapping):
+        items = [(f"{prefix}.{k}" if prefix else str(k), v) for k, v in value.items()]
+    elif isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+        named = [v.get("name") if isinstance(v, Mapping) else None for v in value]
+        unique = None not in named and len(set(map(str, named))) == len(named)
+        items = [(f"{prefix}[{named[i] if unique else i}]", v) for i, v in enumerate(value)]
+    else:
+        return {prefix: value}
+    found: dict[str, Any] = {}
+    for key, item in items:
+        found.update(_leaves(item, key))
+    return found
 
 
 def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """One line naming what differs between two keys' components (params, inputs, code, libs)."""
     parts: list[str] = []
-    old_p, new_p = flatten(old.get("params", {})), flatten(new.get("params", {}))
+    if old.get("function") != new.get("function"):
+        parts.append(f"function {old.get('function') or '(unknown)'} -> {new.get('function') or '(unknown)'}")
+    old_p, new_p = _leaves(old.get("params", {})), _leaves(new.get("params", {}))
     for k in sorted(set(old_p) | set(new_p)):
         before, after = old_p.get(k, _ABSENT), new_p.get(k, _ABSENT)
         if before != after or (k in old_p) != (k in new_p):
@@ -105,6 +158,39 @@ def explain_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
         if old_l.get(k) != new_l.get(k)
     ]
     return "; ".join(parts)
+
+
+def explained_inputs(
+    inputs: Mapping[str, ArtifactVersion | None],
+    store: ArtifactStore,
+    effects: EffectLog,
+    steps: Collection[str],
+) -> tuple[dict[str, ArtifactVersion | None], list[str]] | None:
+    """Rule 2 of this module: the inputs with every effect-moved alias taken as it was before
+    the move, and a note per replaced input; ``None`` when no input is explained that way.
+
+    ``inputs`` maps each input key (``"clean_sample.csv:reference"``) to its resolution now;
+    ``steps`` are the step names of the pipeline being run.
+    """
+    replaced: dict[str, ArtifactVersion | None] = {}
+    notes: list[str] = []
+    for key in inputs:
+        ref = parse_ref(key)
+        if ref.alias is None or ref.alias == LATEST or ":" not in key:
+            continue
+        event = store.alias_event(ref.name, ref.alias)
+        effect = effects.by_event(event) if event is not None else None
+        if effect is None or effect.step not in steps:
+            continue
+        try:
+            before = store.resolve(effect.previous) if effect.previous else None
+        except ArtifactNotFoundError:
+            continue
+        replaced[key] = before
+        notes.append(f"{key} as before {effect.step}'s move to {effect.ref}")
+    if not replaced:
+        return None
+    return {**inputs, **replaced}, notes
 
 
 @dataclass(frozen=True)
@@ -126,7 +212,7 @@ class ExecutionLog:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.ensure_schema(SCHEMA)
+        db.ensure_schema(SCHEMA + ";" + EFFECTS_SCHEMA)
 
     def record(
         self,
@@ -142,6 +228,26 @@ class ExecutionLog:
         error: str = "",
     ) -> None:
         """Append one execution (successful or failed)."""
+        self.db.write(
+            lambda c: self.insert(c, run_id, step, key, status, started, inputs=inputs, outputs=outputs,
+                                  metrics=metrics, error=error)
+        )  # fmt: skip
+
+    @staticmethod
+    def insert(
+        conn: sqlite3.Connection,
+        run_id: str,
+        step: str,
+        key: CacheKey,
+        status: str,
+        started: float,
+        *,
+        inputs: list[str],
+        outputs: list[str],
+        metrics: Mapping[str, float],
+        error: str = "",
+    ) -> int:
+        """:meth:`record` inside the caller's transaction (with the outputs it stores); the row id."""
         row = (
             run_id,
             step,
@@ -155,13 +261,12 @@ class ExecutionLog:
             json.dumps(dict(metrics)),
             error,
         )
-        self.db.write(
-            lambda c: c.execute(
-                "INSERT INTO step_executions (run_id, step, cache_key, components, status, started, "
-                "seconds, inputs, outputs, metrics, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
+        cur = conn.execute(
+            "INSERT INTO step_executions (run_id, step, cache_key, components, status, started, "
+            "seconds, inputs, outputs, metrics, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            row,
         )
+        return int(cur.lastrowid or 0)
 
     def candidates(self, step: str, key: str) -> list[Execution]:
         """Successful executions with this key, newest first."""

@@ -21,18 +21,26 @@ import traceback
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from modelmill.core.errors import ArtifactNotFoundError, IntegrityError, ModelmillError
 from modelmill.core.types import ArtifactVersion, RunSummary, StepResult
-from modelmill.runner.cache import CacheKey, Execution, ExecutionLog, explain_change, make_key
+from modelmill.runner.cache import (
+    CacheKey,
+    Execution,
+    ExecutionLog,
+    explain_change,
+    explained_inputs,
+    make_key,
+)
 from modelmill.runner.context import StepContext
-from modelmill.runner.fingerprint import code_fingerprint, library_versions
+from modelmill.runner.effects import Effect, EffectLog, alias_moves, load_via
+from modelmill.runner.fingerprint import FingerprintMemo, code_fingerprint, library_versions
 from modelmill.runner.interrupt import Interrupted, signal_name
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.progress import PlainReporter, Reporter
 from modelmill.runner.step import Step
-from modelmill.store.store import PutRequest
+from modelmill.store.store import AliasMove, MovedAlias, PutRequest
 from modelmill.store.workspace import Workspace
 from modelmill.tracking.base import NullTracker, Tracker
 
@@ -57,9 +65,11 @@ class Executor:
         self.ws = workspace
         self.store = workspace.store
         self.log = ExecutionLog(workspace.db)
+        self.effects = EffectLog(workspace.db)
         self.tracker = tracker or NullTracker()
         self.reporter = reporter or PlainReporter()
         self.libraries = library_versions()
+        self.code_memo = FingerprintMemo(workspace.root / "tmp" / "code_fingerprints.json")
 
     def run(
         self,
@@ -108,6 +118,7 @@ class Executor:
             raise
         finally:
             self.reporter.close()
+            self.code_memo.save()
             shutil.rmtree(self.ws.runs_dir / run_id, ignore_errors=True)
 
     def _interrupted(
@@ -161,15 +172,19 @@ class Executor:
         forced: bool,
     ) -> StepResult:
         started = time.monotonic()
+        note = ""
         try:
             inputs = self._resolve_inputs(pipeline, s, produced)
-            key = make_key(
-                code_fingerprint(s.module),
-                s.params,
-                {n: (v.digest if v else None) for n, v in inputs.items()},
-                self.libraries,
-            )
+            key = self._key(s, inputs)
             hit = None if forced or not s.cache else self._cache_hit(s, key)
+            if hit is None and not forced and s.cache:  # rule 2 of modelmill.runner.cache
+                explained = explained_inputs(inputs, self.store, self.effects, pipeline.by_name)
+                if explained is not None:
+                    hit = self._cache_hit(s, self._key(s, explained[0]))
+                    if hit is not None:
+                        inputs, note = explained[0], f" ({'; '.join(explained[1])})"
+            if hit is not None:
+                self._replay(s, hit, run_id)
         except (ModelmillError, OSError) as exc:
             code = getattr(exc, "exit_code", 1)
             return StepResult(s.name, "failed", time.monotonic() - started, error=str(exc), exit_code=code)
@@ -185,10 +200,54 @@ class Executor:
                 outputs=list(hit.outputs),
                 inputs=[v.ref for v in inputs.values() if v],
                 metrics=dict(hit.metrics),
-                reason=f"same key as run {hit.run_id}",
+                reason=f"same key as run {hit.run_id}{note}",
             )
         reason = "forced" if forced else self._why(s, key) if s.cache else "always runs (cache=False)"
         return self._execute(s, run_id, inputs, key, produced, reason, started)
+
+    def _key(self, s: Step, inputs: dict[str, ArtifactVersion | None]) -> CacheKey:
+        return make_key(
+            code_fingerprint(s.module, self.code_memo),
+            s.params,
+            {n: (v.digest if v else None) for n, v in inputs.items()},
+            self.libraries,
+            function=s.function,
+        )
+
+    def _replay(self, s: Step, hit: Execution, run_id: str) -> None:
+        """Leave the aliases where the cached execution's effects left them.
+
+        An alias already there is not touched (a cached run writes nothing for it); one that
+        is elsewhere is moved back, through the effect's ``via`` function when it has one (it
+        moves what else must follow, e.g. the MLflow registry's alias), and the move is
+        recorded as a replay of the same effect.
+        """
+        for recorded in self.effects.of_execution(hit.id):
+            alias_ref = f"{recorded.name}:{recorded.alias}"
+            if self.store.exists(alias_ref) and self.store.resolve(alias_ref).ref == recorded.ref:
+                continue
+            effect = Effect(recorded.ref, recorded.alias, recorded.note, recorded.via)
+            note = f"replayed by run {run_id} (cached {s.name} of run {hit.run_id}): {recorded.note}"
+            since = self.store.alias_watermark()
+            if effect.via is not None:
+                self._call_via(s, effect, note)
+
+            def link(conn: Any, _: list[str], moved: list[MovedAlias], effect: Effect = effect) -> None:
+                EffectLog.insert(conn, hit.id, run_id, s.name, [effect], moved, replay=True)
+
+            self.store.put_many([], aliases=[AliasMove(recorded.ref, recorded.alias, note, since)], then=link)
+
+    def _call_via(self, s: Step, effect: Effect, note: str) -> None:
+        """Move an effect's alias through its ``via`` function (which moves what must follow it)."""
+        try:
+            load_via(str(effect.via))(self.ws, effect.target, effect.alias, note, dict(s.params))
+        except ModelmillError:
+            raise
+        except Exception as exc:
+            raise ModelmillError(
+                f"step '{s.name}': moving {effect.name}:{effect.alias} to {effect.target} through "
+                f"{effect.via} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _resolve_inputs(
         self, pipeline: Pipeline, s: Step, produced: dict[str, ArtifactVersion]
@@ -253,9 +312,10 @@ class Executor:
             },
         )
         started = time.monotonic()  # a step's time excludes connecting to the tracker
+        since = self.store.alias_watermark()  # alias moves after this are the step's own
         try:
             s.load()(ctx)
-            outputs = self._store_outputs(s, ctx, run_id, input_refs)
+            outputs = self._commit(s, ctx, run_id, key, wall, input_refs, since)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             detail = error if isinstance(exc, ModelmillError) else traceback.format_exc(limit=-3)
@@ -278,16 +338,13 @@ class Executor:
                 inputs=input_refs,
                 metrics=ctx.metrics,
                 reason=reason,
-                error=error,
+                error=error if isinstance(exc, ModelmillError) else one_line(error),
                 exit_code=getattr(exc, "exit_code", 1),
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         refs = [v.ref for v in outputs]
         produced.update({v.name: v for v in outputs})
-        self.log.record(
-            run_id, s.name, key, "ran", wall, inputs=input_refs, outputs=refs, metrics=ctx.metrics
-        )
         self.tracker.end_step("ran", {"modelmill.outputs": ",".join(refs)})
         return StepResult(
             s.name,
@@ -299,9 +356,17 @@ class Executor:
             reason=reason,
         )
 
-    def _store_outputs(
-        self, s: Step, ctx: StepContext, run_id: str, input_refs: list[str]
+    def _commit(
+        self,
+        s: Step,
+        ctx: StepContext,
+        run_id: str,
+        key: CacheKey,
+        wall: float,
+        input_refs: list[str],
+        since: int,
     ) -> list[ArtifactVersion]:
+        """Store the outputs, apply the effects and record the execution in one transaction."""
         missing = [o.name for o in s.outputs if not ctx.output(o.name).exists()]
         if missing:
             raise ModelmillError(
@@ -313,4 +378,27 @@ class Executor:
                        tuple(input_refs), run_id, s.name, move=True)
             for o in s.outputs
         ]  # fmt: skip
-        return self.store.put_many(requests)  # one transaction: all outputs or none
+        effects = list(ctx.effects.values())
+        for effect in effects:  # an effect with `via` is moved by that function, never by the store alone
+            if effect.via is not None and not self._points_at(effect):
+                self._call_via(s, effect, effect.note)
+
+        def record(conn: Any, outputs: list[str], moved: list[MovedAlias]) -> None:
+            execution = ExecutionLog.insert(conn, run_id, s.name, key, "ran", wall, inputs=input_refs,
+                                            outputs=outputs, metrics=ctx.metrics)  # fmt: skip
+            EffectLog.insert(conn, execution, run_id, s.name, effects, moved)
+
+        moves = alias_moves(effects, since, f"effect of step {s.name}, run {run_id}")
+        return self.store.put_many(requests, aliases=moves, then=record)
+
+    def _points_at(self, effect: Effect) -> bool:
+        ref = f"{effect.name}:{effect.alias}"
+        return self.store.exists(ref) and self.store.resolve(ref).ref == effect.target
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """``message`` as one line of at most ``limit`` characters: a foreign exception's text may
+    hold a whole data frame (MLflow's schema errors do), and the user gets one line; the full
+    text stays in the run log and the MLflow tag."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -16,8 +16,37 @@ class Pipeline:
         self.steps = list(steps)
         self.by_name = self._index_steps()
         self.producer = self._index_outputs()
+        self.roles = self._index_roles()
         self._check_inputs()
         self.order = self._topological_order()
+
+    def _index_roles(self) -> dict[str, str]:
+        roles: dict[str, str] = {}
+        for s in self.steps:
+            if s.role is None:
+                continue
+            if s.role in roles:
+                raise PipelineDefinitionError(
+                    f"steps '{roles[s.role]}' and '{s.name}' both have role '{s.role}'; a role names one step"
+                )
+            roles[s.role] = s.name
+        return roles
+
+    def role(self, role: str) -> Step | None:
+        """The step declared with ``role`` (``"train"``, ``"check"``...), or ``None``."""
+        name = self.roles.get(role)
+        return self.by_name[name] if name else None
+
+    def require_role(self, role: str, command: str) -> Step:
+        """The step with ``role``, or a :class:`PipelineDefinitionError` saying ``command`` needs one."""
+        found = self.role(role)
+        if found is None:
+            declared = ", ".join(f"{r}={n}" for r, n in self.roles.items()) or "none"
+            raise PipelineDefinitionError(
+                f"{command} needs a step with role '{role}' in the pipeline (declared roles: {declared}); "
+                f"declare it with step(..., role='{role}')"
+            )
+        return found
 
     def _index_steps(self) -> dict[str, Step]:
         by_name: dict[str, Step] = {}

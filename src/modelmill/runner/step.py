@@ -18,6 +18,9 @@ from modelmill.core.errors import InvalidNameError, PipelineDefinitionError
 from modelmill.core.names import parse_ref, validate_name
 
 STEP_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# what a step is for, so commands find "the step that trains" without knowing its name:
+# sweeps re-run from the train step, retrain and reproduce look for the check and promote ones
+ROLES = ("ingest", "clean", "check", "split", "train", "evaluate", "promote")
 FUNC_REF_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 StepFunc = Callable[[Any], None]
 
@@ -70,6 +73,14 @@ class Step:
     outputs: tuple[Output, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     cache: bool = True
+    role: str | None = None
+
+    @property
+    def function(self) -> str:
+        """``module:function``, the step function's full name (part of the cache key)."""
+        if isinstance(self.func, str):
+            return self.func
+        return f"{self.func.__module__}:{getattr(self.func, '__qualname__', self.func.__name__)}"
 
     @property
     def module(self) -> str:
@@ -142,13 +153,17 @@ def step(
     outputs: Mapping[str, str] | Sequence[Output] = (),
     params: Mapping[str, Any] | None = None,
     cache: bool = True,
+    role: str | None = None,
 ) -> Step:
     """Declare a step, checking every part's form now so mistakes surface at build time.
 
     ``cache=False`` makes the step run every time (e.g. a download whose source can change
     without its params changing); identical outputs are still deduplicated by the store,
-    so the steps downstream stay cached.
+    so the steps downstream stay cached. ``role`` (one of :data:`ROLES`) says what the step
+    is for; a pipeline has at most one step per role.
     """
+    if role is not None and role not in ROLES:
+        raise PipelineDefinitionError(f"step '{name}': role {role!r} is not one of {', '.join(ROLES)}")
     if not isinstance(name, str) or not STEP_NAME_RE.fullmatch(name):
         raise PipelineDefinitionError(
             f"invalid step name {name!r}: expected a Python-identifier-like name such as 'data_check'"
@@ -167,4 +182,4 @@ def step(
     if len(set(keys)) != len(keys):
         raise PipelineDefinitionError(f"step '{name}' declares the same input twice: {keys}")
     outs = _as_outputs(name, outputs)
-    return Step(name, func, ins, outs, _check_params(name, params or {}), cache=cache)
+    return Step(name, func, ins, outs, _check_params(name, params or {}), cache=cache, role=role)

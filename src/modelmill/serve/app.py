@@ -1,6 +1,6 @@
 """The FastAPI app: ``create_app(settings)``.
 
-Endpoints: ``POST /predict`` (one listing or a list of up to ``max_batch``; the request
+Endpoints: ``POST /predict`` (one row or a list of up to ``max_batch``; the request
 schema is the served model's signature, shown in ``/openapi.json``), ``POST /invocations``
 (MLflow scoring-server payloads ``dataframe_split`` / ``dataframe_records``), ``GET /health``,
 ``GET /ready``, ``GET /metadata`` and ``GET /metrics`` (Prometheus). The model loads in the
@@ -157,7 +157,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.post("/predict")
     async def predict(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
-        """Predict the price of one listing (an object) or of a list of listings."""
+        """Predict the target of one row (an object of the model's input columns) or of a list of rows."""
         model = _current(request)
         if (refused := _unsupported_type(request)) is not None:
             return refused
@@ -173,7 +173,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         except ValidationError as exc:
             return JSONResponse({"detail": _errors(exc)}, 422)
         if not rows:
-            return JSONResponse({"detail": "the list of listings is empty"}, 422)
+            return JSONResponse({"detail": "the list of rows is empty"}, 422)
         values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
         _served(app, model, rows, values, "/predict")
         t = model.target
@@ -206,12 +206,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         model = app.state.holder.current
-        listing = None
+        row = None
         if model is not None:
-            listing = model.request_model.model_json_schema(
+            row = model.request_model.model_json_schema(
                 by_alias=True, ref_template="#/components/schemas/{model}"
             )
-        return document_openapi(schema, listing, settings.max_batch, settings.api_key is not None)
+        return document_openapi(schema, row, settings.max_batch, settings.api_key is not None)
 
     app.openapi = openapi  # type: ignore[method-assign]
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -236,7 +236,7 @@ def _drift_info(model: LoadedModel | None, cfg: ServeSettings) -> dict[str, Any]
 def _too_many(count: int, limit: int) -> JSONResponse:
     return JSONResponse(
         {
-            "detail": f"too many listings in one request: {count} > max_batch {limit}; "
+            "detail": f"too many rows in one request: {count} > max_batch {limit}; "
             "split the batch or use `modelmill score` for files"
         },
         413,

@@ -20,7 +20,9 @@ OPEN_PATHS = frozenset({"/health"})
 KNOWN_PATHS = frozenset(
     {"/health", "/ready", "/metadata", "/metrics", "/predict", "/invocations", "/openapi.json", "/docs"}
 )
-PRICE_BUCKETS = (10, 25, 50, 75, 100, 150, 200, 300, 500, 1000, float("inf"))
+# any target's scale: 1-2.5-5 steps per decade from 0.01 to a million, the same below zero
+_STEPS = sorted({round(m * 10.0**e, 10) for e in range(-2, 7) for m in (1, 2.5, 5)})
+PREDICTION_BUCKETS = (*(-v for v in reversed(_STEPS)), 0.0, *_STEPS, float("inf"))
 
 
 class ServiceMetrics:
@@ -43,7 +45,7 @@ class ServiceMetrics:
             "modelmill_errors_total", "Requests answered with an error", ["endpoint", "kind"], registry=r
         )
         self.predictions = Histogram(
-            "modelmill_prediction_value", "Predicted prices", buckets=PRICE_BUCKETS, registry=r
+            "modelmill_prediction_value", "Predicted values", buckets=PREDICTION_BUCKETS, registry=r
         )
         self.rows = Counter("modelmill_predicted_rows_total", "Rows predicted", ["endpoint"], registry=r)
         self.model_info = Gauge(

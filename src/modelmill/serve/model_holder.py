@@ -56,7 +56,7 @@ class Target:
 
     @property
     def label(self) -> str:
-        """``models:/nyc_rentals@prod (version 3)``, or the URI when it names the version itself."""
+        """``models:/NAME@prod (version 3)``, or the URI when it names the version itself."""
         return self.uri if self.alias is None else f"{self.uri} (version {self.version})"
 
 
@@ -82,7 +82,7 @@ class LoadedModel:
 
     @cached_property
     def list_adapter(self) -> Any:
-        """Validates a JSON list of listings against :attr:`request_model`."""
+        """Validates a JSON list of rows against :attr:`request_model`."""
         from pydantic import TypeAdapter
 
         return TypeAdapter(list[self.request_model])  # type: ignore[name-defined]
@@ -310,6 +310,6 @@ class ModelHolder:
 def single_threaded(pipeline: Any) -> Any:
     """Set every ``n_jobs`` in the pipeline to 1: requests are a few rows, and a forest's
     ``n_jobs=-1`` starts a thread pool per ``predict`` (48 ms instead of 25 ms for one
-    listing with the course's forest on 2 cores); the server's concurrency is per request."""
+    row with the course's forest on 2 cores); the server's concurrency is per request."""
     jobs = {key: 1 for key in pipeline.get_params(deep=True) if key.endswith("n_jobs")}
     return pipeline.set_params(**jobs) if jobs else pipeline

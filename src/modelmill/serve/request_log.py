@@ -1,7 +1,7 @@
 """The rolling Parquet request log of ``modelmill serve`` (``--log-requests``, off by default).
 
 Why this shape: the log is what ``modelmill monitor DIR`` and the retraining job read later,
-so each row is one validated listing (every signature column, ``null`` when not sent), its
+so each row is one validated request row (every signature column, ``null`` when not sent), its
 ``prediction``, ``timestamp`` (UTC), ``model_name``, ``model_version`` and ``endpoint``, with
 one Arrow schema per model signature so ``pyarrow.dataset`` reads the directory as one table.
 The request path only appends references to the validated rows under a lock; a background

@@ -80,7 +80,7 @@ def columns_from_signature(signature: Any) -> list[Column]:
     return columns
 
 
-def build_request_model(columns: Sequence[Column], name: str = "Listing") -> type[BaseModel]:
+def build_request_model(columns: Sequence[Column], name: str = "Row") -> type[BaseModel]:
     """A pydantic model with one field per column (field names are aliases of the column names)."""
     fields: dict[str, Any] = {}
     for i, col in enumerate(columns):
@@ -192,14 +192,14 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def document_openapi(
-    schema: dict[str, Any], listing: dict[str, Any] | None, max_batch: int, api_key: bool
+    schema: dict[str, Any], row: dict[str, Any] | None, max_batch: int, api_key: bool
 ) -> dict[str, Any]:
     """Complete FastAPI's ``schema`` with the request bodies and every response the service
-    sends. ``listing`` is the served model's request schema (``None`` before a model is
+    sends. ``row`` is the served model's request schema (``None`` before a model is
     loaded: the bodies are then left undescribed)."""
     paths = schema["paths"]
     not_ready = _json("no model loaded yet (error: why)", _NOT_READY)
-    too_big = _json("body larger than max_body_bytes, or more listings than max_batch", _DETAIL)
+    too_big = _json("body larger than max_body_bytes, or more rows than max_batch", _DETAIL)
     not_json = _json("the body is declared as something other than application/json", _DETAIL)
     fallback = _obj({"wanted": _obj({"name": _STR, "version": _STR, "uri": _STR}), "reason": _NULLABLE_STR})
     paths["/ready"]["get"]["responses"] = {
@@ -214,13 +214,13 @@ def document_openapi(
     }
     paths["/predict"]["post"]["responses"] = {
         "200": _json(
-            "one price per listing",
+            "one prediction per row",
             _obj({"predictions": _PREDICTIONS, "model": _MODEL}, ["predictions", "model"]),
         ),
         "413": too_big,
         "415": not_json,
         "422": _json(
-            "invalid listing (each error names its field) or an empty list",
+            "an invalid row (each error names its field) or an empty list",
             _obj({"detail": {"anyOf": [{"type": "array", "items": _ERROR_ITEM}, _STR]}}, ["detail"]),
         ),
         "503": not_ready,
@@ -232,14 +232,14 @@ def document_openapi(
         "415": not_json,
         "503": not_ready,
     }
-    if listing is not None:
+    if row is not None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["Listing"] = listing
-        ref = {"$ref": "#/components/schemas/Listing"}
-        listings = {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}
+        components["Row"] = row
+        ref = {"$ref": "#/components/schemas/Row"}
+        rows = {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}
         paths["/predict"]["post"]["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"anyOf": [ref, listings]}}},
+            "content": {"application/json": {"schema": {"anyOf": [ref, rows]}}},
         }
         params = {"type": "object"}
         split = _obj(
@@ -253,7 +253,7 @@ def document_openapi(
             "oneOf": [
                 {**_obj({"dataframe_split": split, "params": params}, ["dataframe_split"]),
                  "additionalProperties": False},
-                {**_obj({"dataframe_records": listings, "params": params}, ["dataframe_records"]),
+                {**_obj({"dataframe_records": rows, "params": params}, ["dataframe_records"]),
                  "additionalProperties": False},
             ]
         }  # fmt: skip

@@ -1,9 +1,9 @@
 """Service settings: one pydantic object, built from the CLI/environment, injected with ``Depends``.
 
-The model to serve comes only from here (the ``--model`` option or the default alias),
-never from an HTTP request. ``model`` is either a registry URI (``models:/NAME@ALIAS``
-or ``models:/NAME/N``) or a stored artifact ref (``random_forest_export:v3``,
-``random_forest_export:prod``); a file-system path is refused.
+The model to serve comes only from here (the ``--model`` option, else the project's
+``models:/<main.model_name>@prod``: :mod:`modelmill.projects.defaults`), never from an HTTP
+request. ``model`` is either a registry URI (``models:/NAME@ALIAS`` or ``models:/NAME/N``)
+or a stored artifact ref (``NAME:v3``, ``NAME:prod``); a file-system path is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any, Literal
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-DEFAULT_MODEL = "models:/nyc_rentals@prod"
 API_KEY_ENV = "MODELMILL_API_KEY"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable: how a container is pointed at a registry
 _REGISTRY_URI = re.compile(
@@ -30,12 +29,16 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = Field(DEFAULT_MODEL, description="models:/NAME@ALIAS, models:/NAME/N or an artifact ref")
+    model: str = Field(
+        default_factory=lambda: configured_model(),
+        description="models:/NAME@ALIAS, models:/NAME/N or an artifact ref (default: the project's "
+        "models:/<main.model_name>@prod)",
+    )
     workspace: Path | None = Field(None, description="workspace directory (default: $MODELMILL_HOME)")
     tracking_uri: str | None = Field(
         None, description="registry URI (default: $MLFLOW_TRACKING_URI, else the workspace's SQLite store)"
     )
-    max_batch: int = Field(256, ge=1, description="most listings in one /predict or /invocations request")
+    max_batch: int = Field(256, ge=1, description="most rows in one /predict or /invocations request")
     max_body_bytes: int = Field(1_000_000, ge=1, description="larger request bodies get 413")
     api_key: SecretStr | None = Field(None, description="when set, X-API-Key is required (not on /health)")
     poll_interval: float = Field(2.0, gt=0, description="seconds between checks of the model alias")
@@ -92,8 +95,15 @@ def parse_model_spec(spec: str) -> dict[str, str | None]:
         }
     raise ValueError(
         f"model {spec!r} is neither a registry URI (models:/NAME@ALIAS, models:/NAME/N) nor an "
-        "artifact ref (random_forest_export:v3, random_forest_export:prod); paths are not accepted"
+        "artifact ref (NAME:v3, NAME:prod); paths are not accepted"
     )
+
+
+def configured_model() -> str:
+    """The config's ``models:/<main.model_name>@prod`` (the project's, else the packaged one)."""
+    from modelmill.projects.defaults import project_defaults
+
+    return project_defaults().model_uri
 
 
 def get_settings(request: Request) -> ServeSettings:

@@ -5,10 +5,12 @@ goes through the same schema enforcement a served request does. A prod model tha
 no longer be loaded or scored is reported with ``"error"`` and null metrics (the
 promotion gate then treats it as having no score) instead of failing the step.
 
-When the pipeline declares the output ``evaluation_report.html`` (the NYC pipeline does), the
-step also writes the HTML evaluation report: metrics side by side with deltas and MAE per
-``neighbourhood_group`` (see :mod:`modelmill.reports.evaluation`); the promotion verdict is
-the register step's.
+The params name the model artifact (``model``), the ``task`` whose metrics are logged
+(``test_*``, ``prod_test_*``), the ``target`` and the ``group`` column (may be null). When
+the pipeline declares the output ``evaluation_report.html``, the step also writes the HTML
+evaluation report: metrics side by side with deltas, and per value of ``group`` when the
+spec declares one (see :mod:`modelmill.reports.evaluation`); the promotion verdict is the
+register step's.
 """
 
 from __future__ import annotations
@@ -17,51 +19,53 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmill.datasets.io import read_listings
-from modelmill.features.metrics import METRICS, regression_metrics
-from modelmill.features.pipeline import TARGET
+from modelmill.datasets.io import read_stored_table
+from modelmill.steps.train import features_and_target
+from modelmill.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
 
-MODEL = "random_forest_export"
-PROD = f"{MODEL}:prod"
 TEST = "test_data.csv"
 REPORT = "evaluation_report.html"
-GROUP = "neighbourhood_group"
 
 
 def predict(model_dir: Path, features: Any) -> Any:
-    """Predictions of the MLflow model at ``model_dir`` (through its schema enforcement)."""
+    """Predictions of the MLflow model at ``model_dir`` (through its schema enforcement; the
+    frame's columns converted to the signature's types first, as a served request's are)."""
     import numpy as np
 
     from modelmill.registry.export import as_model_input, load_pyfunc
 
-    return np.asarray(load_pyfunc(model_dir).predict(as_model_input(features)), dtype=float)
+    model = load_pyfunc(model_dir)
+    rows = as_model_input(features, model.metadata.get_input_schema())
+    return np.asarray(model.predict(rows), dtype=float)
 
 
-def score(model_dir: Path, features: Any, target: Any) -> dict[str, float]:
-    """MAE, RMSE, R2 and median absolute error of the MLflow model at ``model_dir``."""
-    return regression_metrics(target, predict(model_dir, features))
+def score(model_dir: Path, features: Any, target: Any, task: Task) -> dict[str, float]:
+    """The task's metrics of the MLflow model at ``model_dir``."""
+    return task.score(target, predict(model_dir, features))
 
 
-def _score_prod(ctx: StepContext, features: Any, target: Any) -> tuple[dict[str, Any] | None, Any]:
+def _score_prod(
+    ctx: StepContext, prod_ref: str, features: Any, target: Any, task: Task
+) -> tuple[dict[str, Any] | None, Any]:
     """The prod model's scores and predictions (``None`` when there is none or it failed)."""
-    if not ctx.has_input(PROD):
+    if not ctx.has_input(prod_ref):
         return None, None
-    version = ctx.input_version(PROD)
-    ref = version.ref if version is not None else PROD
+    version = ctx.input_version(prod_ref)
+    ref = version.ref if version is not None else prod_ref
     try:
-        predicted = predict(ctx.input(PROD), features)
-        return {"ref": ref, **regression_metrics(target, predicted)}, predicted
+        predicted = predict(ctx.input(prod_ref), features)
+        return {"ref": ref, **task.score(target, predicted)}, predicted
     except Exception as exc:  # an old prod model must not block evaluating the candidate
         ctx.log.warning("prod model %s could not be evaluated: %s", ref, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        return {"ref": ref, **dict.fromkeys(METRICS), "error": error}, None
+        return {"ref": ref, **dict.fromkeys(task.metric_names), "error": error}, None
 
 
 def _write_report(ctx: StepContext, evaluation: dict[str, Any], groups: Any, target: Any,
-                  predictions: tuple[Any, Any]) -> None:  # fmt: skip
+                  predictions: tuple[Any, Any], group: str | None, task: Task) -> None:  # fmt: skip
     """``evaluation_report.html`` when the pipeline declares it (older definitions do not)."""
     from modelmill.reports import evaluation_report, group_metrics
 
@@ -75,41 +79,45 @@ def _write_report(ctx: StepContext, evaluation: dict[str, Any], groups: Any, tar
         by_group = {g: {"candidate": m, "prod": prod.get(g)} for g, m in cand.items()}
     context = {"test_data": evaluation["test_data"], "test rows": evaluation["n_test"],
                "verdict": "decided by the register step (promotion gate)"}  # fmt: skip
+    directions = {m.name: m.lower_is_better for m in task.metrics}
     report = evaluation_report(evaluation["candidate"], evaluation["prod"], by_group=by_group,
-                               group_label=GROUP, context=context)  # fmt: skip
+                               group_label=str(group or ""), group_metric=task.default_metric,
+                               context=context, directions=directions)  # fmt: skip
     ctx.log_artifact(report.save(path))
     ctx.set_metadata(REPORT, candidate=evaluation["candidate"]["ref"],
                      prod=evaluation["prod"]["ref"] if evaluation["prod"] else None)  # fmt: skip
 
 
 def run(ctx: StepContext) -> None:
-    """Write ``evaluation`` (JSON); log ``test_{mae,rmse,r2,medae}`` and ``prod_test_*``."""
-    test = read_listings(ctx.input(TEST))
-    if TARGET not in test.columns:
-        from modelmill.core.errors import ConfigError
-
-        raise ConfigError(f"{TEST} has no '{TARGET}' column; columns: {list(test.columns)}")
-    features, target = test.drop(columns=[TARGET]), test[TARGET].astype(float)
-    candidate_version = ctx.input_version(MODEL)
+    """Write ``evaluation`` (JSON); log ``test_<metric>`` and ``prod_test_<metric>`` (the task's metrics)."""
+    params = dict(ctx.params)
+    model, group = str(params["model"]), params.get("group")
+    prod_ref = f"{model}:prod"
+    task = get_task(str(params.get("task", "regression")))
+    test = read_stored_table(ctx.input(TEST))
+    features, target = features_and_target(test, str(params["target"]), TEST)
+    candidate_version = ctx.input_version(model)
     test_version = ctx.input_version(TEST)
-    cand_pred = predict(ctx.input(MODEL), features)
+    cand_pred = predict(ctx.input(model), features)
     candidate: dict[str, Any] = {
-        "ref": candidate_version.ref if candidate_version is not None else MODEL,
-        **regression_metrics(target, cand_pred),
+        "ref": candidate_version.ref if candidate_version is not None else model,
+        **task.score(target, cand_pred),
     }
-    prod_version = ctx.input_version(PROD)
+    prod_version = ctx.input_version(prod_ref)
     prod: dict[str, Any] | None
     if prod_version is not None and prod_version.digest == getattr(candidate_version, "digest", None):
         prod, prod_pred = {**candidate, "ref": prod_version.ref}, cand_pred  # the same model: no rescoring
     else:
-        prod, prod_pred = _score_prod(ctx, features, target)
-    metrics = {f"test_{k}": candidate[k] for k in METRICS}
-    if prod is not None and prod["mae"] is not None:
-        metrics |= {f"prod_test_{k}": prod[k] for k in METRICS if prod.get(k) is not None}
+        prod, prod_pred = _score_prod(ctx, prod_ref, features, target, task)
+    names = task.metric_names
+    metrics = {f"test_{k}": candidate[k] for k in names}
+    if prod is not None and prod.get(task.default_metric) is not None:
+        metrics |= {f"prod_test_{k}": prod[k] for k in names if prod.get(k) is not None}
     ctx.log_metrics(metrics)
+    main = task.default_metric
     ctx.log.info(
-        "candidate %s: test MAE %.2f, R2 %.3f%s", candidate["ref"], candidate["mae"], candidate["r2"],
-        f"; prod {prod['ref']}: MAE {prod['mae']}" if prod else "; no prod model",
+        "candidate %s: test %s %.4g%s", candidate["ref"], main, candidate[main],
+        f"; prod {prod['ref']}: {main} {prod[main]}" if prod else "; no prod model",
     )  # fmt: skip
     evaluation = {
         "candidate": candidate,
@@ -122,8 +130,8 @@ def run(ctx: StepContext) -> None:
         "evaluation",
         candidate=candidate["ref"],
         prod=prod["ref"] if prod else None,
-        **{f"test_{k}": candidate[k] for k in METRICS},
+        **{f"test_{k}": candidate[k] for k in names},
         n_test=len(test),
     )
-    groups = features[GROUP] if GROUP in features.columns else None
-    _write_report(ctx, evaluation, groups, target, (cand_pred, prod_pred))
+    groups = features[group] if group and group in features.columns else None
+    _write_report(ctx, evaluation, groups, target, (cand_pred, prod_pred), group, task)

@@ -1,18 +1,27 @@
-"""get_data: the raw listings sample from the demo generator, a local file or a URL.
+"""get_data: the raw sample from the spec's demo generator, a local file or a URL.
+
+Sources (``params["sample"]``): ``demo`` calls the dataset spec's generator (``dataset.demo``,
+a ``module:function`` taking ``(rows, seed)`` and returning a DataFrame, with ``etl.demo_rows``
+and ``etl.demo_seed``); a CSV/Parquet path; an http(s) URL (read through fsspec).
 
 The sample is stored as ``sample.csv``, and a CSV has no types: a Parquet column of strings
 such as ``"150"`` written to CSV and read back would come out as numbers, and an integer
-``last_review`` as digits. So the column tests run here, on the frame *as read* from the
-user's file (the declared types of :mod:`modelmill.validation.schema`): a batch whose columns
-do not hold their declared types stops the run at this step (a
-:class:`~modelmill.core.errors.DataCheckError`, exit 1) and nothing is stored.
+date as digits. So the column tests run here, on the frame *as read* from the user's file,
+against the spec's column table (``params["columns"]``; :mod:`modelmill.validation.schema`):
+the declared columns must be there (exactly, in order, with ``extra_columns: error``; at
+least, with ``allow``), a column with a declared ``parse`` may hold text (cleaning parses it
+and counts what does not parse), a numeric column holding text without one is a failure,
+and dates are dates or text in the declared format. A batch that fails stops the run at this
+step (a :class:`~modelmill.core.errors.DataCheckError`, exit 1) and nothing is stored.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from modelmill.core.errors import DataCheckError
+from modelmill.core.errors import ConfigError, DataCheckError, UsageError
 from modelmill.datasets.io import read_table, write_csv
 
 if TYPE_CHECKING:
@@ -20,27 +29,63 @@ if TYPE_CHECKING:
 
     from modelmill.runner import StepContext
 
+SAMPLE = "sample.csv"
+
 
 def run(ctx: StepContext) -> None:
     """Write ``sample.csv`` (type ``raw_data``) once its columns passed the type tests."""
-    sample = str(ctx.params["sample"])
+    p = ctx.params
+    if "columns" not in p:
+        raise ConfigError(
+            "get_data: params without columns; give the step the dataset spec's column table, "
+            "DatasetSpec.cleaning_params()['columns'] (see modelmill.pipelines.tabular)"
+        )
+    sample = str(p["sample"])
     if sample == "demo":
-        from modelmill.datasets.nyc_demo import generate_listings
-
-        frame = generate_listings(ctx.params["demo_rows"], ctx.params["demo_seed"])
+        frame = generate_demo(str(p.get("demo") or ""), int(p["demo_rows"]), int(p["demo_seed"]))
     else:
         frame = _read_source(sample)
-    check_types(frame, "demo data" if sample == "demo" else f"etl.sample={sample!r}")
-    write_csv(frame, ctx.output("sample.csv"))
-    ctx.set_metadata("sample.csv", rows=len(frame), columns=list(frame.columns), source=sample)
+    label = "demo data" if sample == "demo" else f"etl.sample={sample!r}"
+    check_types(frame, label, p["columns"], p.get("extra_columns", "allow"), p.get("id"))
+    write_csv(frame, ctx.output(SAMPLE))
+    ctx.set_metadata(SAMPLE, rows=len(frame), columns=list(map(str, frame.columns)), source=sample)
     ctx.log_metric("raw_rows", len(frame))
 
 
-def check_types(frame: pd.DataFrame, label: str) -> None:
-    """Raise :class:`DataCheckError` (one line) when the columns as read are not the declared ones."""
+def generate_demo(reference: str, rows: int, seed: int) -> pd.DataFrame:
+    """The rows of the spec's demo generator ``module:function`` (called as ``function(rows, seed)``)."""
+    import pandas as pd
+
+    module_name, _, function = reference.partition(":")
+    if not module_name or not function:
+        raise ConfigError(f"dataset.demo={reference!r}: expected module:function, a rows generator")
+    try:
+        generator = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"dataset.demo={reference!r} cannot be imported: {exc}") from None
+    frame = generator(rows, seed)
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"dataset.demo={reference!r} returned {type(frame).__name__}, not a DataFrame")
+    return frame
+
+
+def check_types(
+    frame: pd.DataFrame,
+    label: str,
+    columns: Sequence[Mapping[str, Any]],
+    extra_columns: str = "allow",
+    id_column: str | None = None,
+) -> None:
+    """Raise :class:`DataCheckError` (one line) when the columns as read are not the declared ones
+    (offending rows named by ``id_column``, or by row number without one)."""
     from modelmill.validation.checks import check_column_names, check_dtypes
 
-    failed = [r for r in (check_column_names(frame), check_dtypes(frame)) if not r.passed]
+    names = [str(c["name"]) for c in columns]
+    results = (
+        check_column_names(frame, names, exact=extra_columns == "error"),
+        check_dtypes(frame, columns, as_read=True, id_column=id_column),
+    )
+    failed = [r for r in results if not r.passed]
     if failed:
         detail = " | ".join(r.message for r in failed)
         raise DataCheckError(f"{label} as read, before anything is stored: {detail}")
@@ -48,8 +93,6 @@ def check_types(frame: pd.DataFrame, label: str) -> None:
 
 def _read_source(sample: str) -> pd.DataFrame:
     """Read a local path or an http(s) URL (through fsspec); errors name the source."""
-    from modelmill.core.errors import UsageError
-
     try:
         return read_table(sample)
     except FileNotFoundError:

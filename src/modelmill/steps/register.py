@@ -4,9 +4,15 @@ Every run first loads the candidate and predicts its input example: a model that
 (a truncated ``model.skops``, an ONNX graph that disagrees) fails the step before anything
 is registered or moved. It then registers the candidate as a version of ``model_name``
 (reusing the version already registered from the same artifact ref and digest), applies the promotion gate
-to the evaluation's test metrics and, when the candidate wins, moves ``prod`` in the
-registry and in the artifact store. The decision is written as the ``promotion`` output
-and kept in the store's alias history.
+to the evaluation's test metrics (the metric and its direction come from the task) and, when
+the candidate wins, moves ``prod`` in the registry and in the artifact store. The decision is
+written as the ``promotion`` output and kept in the store's alias history.
+
+The move of ``prod`` is declared as the step's effect (``ctx.set_alias(..., via=replay_prod)``):
+the runner records it with the step's outputs, so the next unchanged run finds evaluate (which
+read ``prod``) and this step cached, and a cached run that finds ``prod`` elsewhere moves it
+back in both places. The model artifact (``model``) and the registered name (``model_name``)
+are params: the pipeline takes them from ``main.model_artifact`` and ``main.model_name``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from modelmill.store.workspace import Workspace
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
 
-MODEL = "random_forest_export"
+REPLAY = "modelmill.registry.promotion:replay_prod"
 
 
 def _current_prod(ctx: StepContext, name: str) -> str | None:
@@ -44,8 +50,9 @@ def _summary_line(decision: Decision) -> str:
 def run(ctx: StepContext) -> None:
     """Write ``promotion``: the decision, the refs before and after, the registry version."""
     p = ctx.params
+    artifact = str(p["model"])
     evaluation: dict[str, Any] = json.loads(ctx.input("evaluation").read_text())
-    model = ctx.input_version(MODEL)
+    model = ctx.input_version(artifact)
     assert model is not None  # a required input
     candidate = dict(evaluation["candidate"])
     if candidate.get("ref") != model.ref:
@@ -70,7 +77,9 @@ def run(ctx: StepContext) -> None:
     else:
         if prod_before == model.ref:
             prod_metrics = {**candidate, "ref": model.ref}
-        decision = decide(candidate, prod_metrics, metric, min_improvement)
+        decision = decide(
+            candidate, prod_metrics, metric, min_improvement, task=str(p.get("task", "regression"))
+        )
 
     ws = Workspace(ctx.store.root)
     try:
@@ -85,7 +94,7 @@ def run(ctx: StepContext) -> None:
     registered, created = registry.register(
         str(p["model_name"]),
         model,
-        ctx.input(MODEL),
+        ctx.input(artifact),
         tags={**metric_tags, "modelmill.test_data": evaluation.get("test_data", "")},
         run_tags={"modelmill.run_id": ctx.run_id},
     )
@@ -95,15 +104,10 @@ def run(ctx: StepContext) -> None:
     )  # fmt: skip
 
     if decision.promote:
-        promote(
-            ws,
-            model.ref,
-            str(p["model_name"]),
-            p.get("tracking_uri"),
-            note=f"register step, run {ctx.run_id}: {decision.reason}",
-            experiment=str(p["experiment_name"]),
-            registry=registry,
-        )
+        note = f"register step, run {ctx.run_id}: {decision.reason}"
+        promote(ws, model.ref, str(p["model_name"]), p.get("tracking_uri"), note=note,
+                experiment=str(p["experiment_name"]), registry=registry)  # fmt: skip
+        ctx.set_alias(model.ref, PROD, decision.reason, via=REPLAY)  # recorded and replayed by the runner
     elif decision.reason == "already prod":
         current = registry.get_alias(registered.name, PROD)
         if current is None or current.version != registered.version:

@@ -1,17 +1,21 @@
 """train: fit the inference pipeline on train, score it on validation, export it.
 
-The model family is ``params["estimator"]`` (default ``random_forest``; see
-``modelmill.features.estimators``). The export keeps the course's name
-(``random_forest_export``) for every family, so ``prod`` and the promotion gate compare
-across families; the family is in its metadata. It is an MLflow model directory
-serialized with skops (no pickle) whose signature accepts missing values in every column;
-see ``modelmill.registry.export``. It also holds ``extras/metrics.json`` and
-``extras/feature_importance.png`` (impurity or permutation importance, see
-``modelmill.features.importance``), ``extras/training_report.html`` (metrics, importance,
-predicted vs actual and residuals by borough on the validation rows; see
-``modelmill.reports.training``), and the ONNX fast path ``onnx/model.onnx`` when its
-predictions match scikit-learn's on the validation rows (``modelmill.registry.onnx_export``),
-and ``extras/reference.json``, the drift-monitoring reference (``modelmill.validation.reference``).
+Everything comes from the params (the contract of :mod:`modelmill.pipelines.tabular`): the
+target, the spec's input columns and their treatment (:mod:`modelmill.features.pipeline`),
+the validation split (the spec's ``split``, held out by the same
+:func:`~modelmill.steps.data_split.split_frame` as the test set), the model family
+(``estimator``, see :mod:`modelmill.features.estimators`), the task whose metrics are logged
+as ``val_*`` (:mod:`modelmill.tasks`) and the name of the exported artifact (``model``).
+
+The export is an MLflow model directory serialized with skops (no pickle) whose signature
+is the spec's columns, every one optional (:mod:`modelmill.registry.export`). It also holds
+``extras/metrics.json`` and ``extras/feature_importance.png`` (impurity or permutation
+importance, :mod:`modelmill.features.importance`), ``extras/training_report.html`` (metrics,
+importance, predicted vs actual and residuals by the spec's ``group`` column on the
+validation rows; :mod:`modelmill.reports.training`), ``extras/reference.json``, the
+drift-monitoring reference of the input columns (:mod:`modelmill.validation.reference`), and
+the ONNX fast path ``onnx/model.onnx`` when its predictions match scikit-learn's on the
+validation rows (:mod:`modelmill.registry.onnx_export`).
 """
 
 from __future__ import annotations
@@ -23,39 +27,48 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmill.datasets.io import read_listings
+from modelmill.core.errors import ConfigError
+from modelmill.datasets.io import read_stored_table
 from modelmill.features.estimators import DEFAULT, fitted_estimator
-from modelmill.features.importance import IMPURITY, LABELS
+from modelmill.features.importance import IMPURITY, label
 from modelmill.features.importance import importances as importances_for
-from modelmill.features.metrics import regression_metrics
-from modelmill.features.pipeline import TARGET, build_inference_pipeline
-from modelmill.steps.data_split import stratify_column
+from modelmill.features.pipeline import build_inference_pipeline
+from modelmill.steps.data_split import split_frame
+from modelmill.tasks import get_task
 
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
 
-MODEL = "random_forest_export"
 PLOT = "feature_importance.png"
 METRICS = "metrics.json"
 REPORT = "training_report.html"
 REFERENCE = "reference.json"  # drift monitoring reference, see modelmill.validation.reference
-GROUP = "neighbourhood_group"
+
+
+def features_and_target(frame: Any, target: str, source: str) -> tuple[Any, Any]:
+    """``(features, target)`` of a stored table; a :class:`ConfigError` when the target is absent.
+    A numeric target is float (an integer count is a regression target all the same)."""
+    import pandas as pd
+
+    if target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:12]))
+        raise ConfigError(
+            f"{source} has no target column '{target}' (columns: {shown}); check the spec's target"
+        )
+    values = frame[target]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        values = values.astype(float)
+    return frame.drop(columns=[target]), values
 
 
 def split_train_val(frame: Any, params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """``(X_train, X_val, y_train, y_val)``: seeded, stratified like data_split."""
-    from sklearn.model_selection import train_test_split
-
-    if TARGET not in frame.columns:
-        from modelmill.core.errors import ConfigError
-
-        raise ConfigError(f"trainval_data.csv has no '{TARGET}' column; columns: {list(frame.columns)}")
-    features = frame.drop(columns=[TARGET])
-    target = frame[TARGET].astype(float)
-    x_train, x_val, y_train, y_val = train_test_split(
-        features, target, test_size=params["val_size"], random_state=params["random_seed"],
-        stratify=stratify_column(features, params["stratify_by"]),
-    )  # fmt: skip
+    """``(X_train, X_val, y_train, y_val)``: the validation part held out as the spec's split declares."""
+    split = params.get("split") or {
+        "kind": "random", "seed": params["random_seed"], "stratify": params.get("stratify_by"),
+    }  # fmt: skip
+    train, val = split_frame(frame, split, float(params["val_size"]))
+    x_train, y_train = features_and_target(train, params["target"], "trainval_data.csv")
+    x_val, y_val = features_and_target(val, params["target"], "trainval_data.csv")
     return x_train, x_val, y_train, y_val
 
 
@@ -73,15 +86,16 @@ class Fitted:
 def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
     """Fit on the train part and score on the validation part.
 
-    Metrics: ``val_mae``, ``val_rmse``, ``val_r2``, ``val_medae``, ``oob_r2`` (when the
-    family has ``oob_score_``), ``fit_seconds``, ``n_train``, ``n_val``.
+    Metrics: ``val_<metric>`` for each of the task's metrics (regression: mae, rmse, r2,
+    medae), ``oob_r2`` (when the family has ``oob_score_``), ``fit_seconds``, ``n_train``, ``n_val``.
     """
+    task = get_task(str(params.get("task", "regression"))).require_supported()
     x_train, x_val, y_train, y_val = split_train_val(frame, params)
     pipeline = build_inference_pipeline(params)
     started = time.perf_counter()
     pipeline.fit(x_train, y_train)
     fit_seconds = time.perf_counter() - started
-    scores = regression_metrics(y_val, pipeline.predict(x_val))
+    scores = task.score(y_val, pipeline.predict(x_val))
     metrics: dict[str, float] = {f"val_{k}": v for k, v in scores.items()}
     metrics |= {"fit_seconds": round(fit_seconds, 3), "n_train": len(x_train), "n_val": len(x_val)}
     oob = getattr(fitted_estimator(pipeline), "oob_score_", None)
@@ -91,7 +105,11 @@ def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
 
 
 def plot_importances(
-    importances: dict[str, float], path: Path, kind: str = IMPURITY, family: str = DEFAULT
+    importances: dict[str, float],
+    path: Path,
+    kind: str = IMPURITY,
+    family: str = DEFAULT,
+    metric: str = "mae",
 ) -> Path:
     """A horizontal bar chart of the importances (no pyplot: no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -103,7 +121,7 @@ def plot_importances(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.barh(names, values, color="#4c72b0")
-    axes.set_xlabel(LABELS[kind])
+    axes.set_xlabel(label(kind, metric))
     axes.set_title(f"{family.replace('_', ' ').capitalize()} feature importance")
     figure.tight_layout()
     figure.savefig(path, format="png")
@@ -114,50 +132,59 @@ def write_training_report(
     fitted: Fitted, importances: dict[str, float], params: dict[str, Any], path: Path
 ) -> Path:
     """The HTML training report of the validation rows; timings are left out so equal fits give
-    an equal page."""
+    an equal page. Residuals are sliced by the spec's ``group`` column (none without one)."""
     from modelmill.reports import training_report
 
     family = str(params.get("estimator", DEFAULT))
     shown = {k: v for k, v in fitted.metrics.items() if k != "fit_seconds"}
-    groups = fitted.x_val[GROUP] if GROUP in fitted.x_val.columns else None
+    group = params.get("group")
+    groups = fitted.x_val[group] if group and group in fitted.x_val.columns else None
     report = training_report(
         shown, importances, fitted.y_val, fitted.pipeline.predict(fitted.x_val), groups,
-        title=f"Training report: {family}", params=params, group_label=GROUP,
+        title=f"Training report: {family}", params=params, group_label=str(group or ""),
+        target=str(params["target"]),
     )  # fmt: skip
     return report.save(path)
 
 
-def write_reference_file(fitted: Fitted, path: Path) -> Path:
-    """The monitoring reference: raw inputs of train + validation rows, and the predictions on the
-    held-out validation rows (in-sample predictions of a forest are too close to the targets)."""
+def write_reference_file(fitted: Fitted, params: dict[str, Any], path: Path) -> Path:
+    """The monitoring reference of the spec's input columns: their raw values in train +
+    validation rows, and the predictions on the held-out validation rows (in-sample
+    predictions of a forest are too close to the targets)."""
     import pandas as pd
 
     from modelmill.validation.reference import build_reference, write_reference
 
+    roles = {str(f["name"]): str(f["role"]) for f in params["features"]}
     rows = pd.concat([fitted.x_train, fitted.x_val])
-    return write_reference(build_reference(rows, fitted.pipeline.predict(fitted.x_val)), path)
+    if params.get("id") in rows.columns:  # new rows always have new ids
+        rows = rows.drop(columns=[params["id"]])
+    return write_reference(build_reference(rows, fitted.pipeline.predict(fitted.x_val), roles), path)
 
 
 def run(ctx: StepContext) -> None:
-    """Write ``random_forest_export`` (an MLflow model directory), whatever the family."""
+    """Write the model artifact ``params["model"]`` (an MLflow model directory), whatever the family."""
     from modelmill.registry.export import save_sklearn_model
     from modelmill.registry.onnx_export import read_report
 
     params = dict(ctx.params)
-    family = str(params.get("estimator", DEFAULT))
-    frame = read_listings(ctx.input("trainval_data.csv"))
+    model, family = str(params["model"]), str(params.get("estimator", DEFAULT))
+    task = get_task(str(params.get("task", "regression")))
+    frame = read_stored_table(ctx.input("trainval_data.csv"))
     fitted = fit_and_score(frame, params)
     metrics = fitted.metrics
-    seed = int(params["random_seed"])
-    kind, importances = importances_for(fitted.pipeline, fitted.x_val, fitted.y_val, seed)
+    main = task.default_metric
+    kind, importances = importances_for(
+        fitted.pipeline, fitted.x_val, fitted.y_val, int(params["random_seed"]), main
+    )
     ctx.log.info(
-        "%s fitted in %.1f s on %d rows: val MAE %.2f, R2 %.3f", family,
-        metrics["fit_seconds"], metrics["n_train"], metrics["val_mae"], metrics["val_r2"],
+        "%s fitted in %.1f s on %d rows: val %s %.4g", family, metrics["fit_seconds"], metrics["n_train"],
+        main, metrics[f"val_{main}"],
     )  # fmt: skip
     ctx.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_")})
     described = {"estimator": family, "target_transform": str(params.get("target_transform", "none"))}
     with tempfile.TemporaryDirectory(prefix="modelmill-train-") as tmp:
-        plot = plot_importances(importances, Path(tmp) / PLOT, kind, family)
+        plot = plot_importances(importances, Path(tmp) / PLOT, kind, family, main)
         ctx.log_artifact(plot)
         html = write_training_report(fitted, importances, params, Path(tmp) / REPORT)
         ctx.log_artifact(html)
@@ -165,24 +192,26 @@ def run(ctx: StepContext) -> None:
         report.write_text(
             json.dumps({"metrics": metrics, "feature_importance": importances, "params": params}, indent=2)
         )
-        reference = write_reference_file(fitted, Path(tmp) / REFERENCE)
+        reference = write_reference_file(fitted, params, Path(tmp) / REFERENCE)
         save_sklearn_model(
             fitted.pipeline,
-            ctx.output(MODEL),
+            ctx.output(model),
             fitted.x_train,
             extra_files={PLOT: plot, METRICS: report, REPORT: html, REFERENCE: reference},
-            metadata={"val_mae": metrics["val_mae"], "val_r2": metrics["val_r2"], **described},
+            metadata={f"val_{m}": metrics[f"val_{m}"] for m in task.metric_names} | described,
             parity_rows=fitted.x_val,
+            columns=params.get("inputs"),
         )
-    onnx = read_report(ctx.output(MODEL)) or {}
+    onnx = read_report(ctx.output(model)) or {}
     if onnx.get("status") == "ok":
         ctx.log_metrics({"onnx_max_relative_difference": onnx["parity"]["max_relative_difference"]})
     else:
         ctx.log.warning("no ONNX fast path for this model (served by scikit-learn): %s", onnx.get("reason"))
     ctx.set_metadata(
-        MODEL,
+        model,
         **described,
-        **{k: metrics[k] for k in ("val_mae", "val_rmse", "val_r2", "val_medae", "fit_seconds")},
+        **{f"val_{m}": metrics[f"val_{m}"] for m in task.metric_names},
+        fit_seconds=metrics["fit_seconds"],
         oob_r2=metrics.get("oob_r2"),
         n_train=metrics["n_train"],
         n_val=metrics["n_val"],
@@ -192,4 +221,5 @@ def run(ctx: StepContext) -> None:
         flavor="mlflow.sklearn",
         serialization="skops",
         onnx=onnx.get("status"),
+        onnx_reason=onnx.get("reason"),
     )

@@ -13,7 +13,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,33 @@ class PutRequest:
     step: str | None = None
     aliases: tuple[str, ...] = ()
     move: bool = False
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """An alias to move in the same transaction as :meth:`ArtifactStore.put_many`'s versions.
+
+    ``ref`` is an exact reference, or the bare name of an artifact stored by the same call
+    (its new version). ``since`` is an alias event id: a move to ``ref`` recorded after it
+    (the caller made it itself, e.g. through the promotion module) is kept instead of being
+    made again, and "before" means the alias's position at that event.
+    """
+
+    ref: str
+    alias: str
+    note: str = ""
+    since: int | None = None
+
+
+@dataclass(frozen=True)
+class MovedAlias:
+    """Where an :class:`AliasMove` left the alias, where it pointed before, and the event that moved it."""
+
+    name: str
+    alias: str
+    ref: str
+    previous: str | None
+    event: int
 
 
 @dataclass(frozen=True)
@@ -97,17 +124,33 @@ class ArtifactStore:
                              run_id, step, tuple(aliases), move)  # fmt: skip
         return self.put_many([request])[0]
 
-    def put_many(self, requests: Sequence[PutRequest]) -> list[ArtifactVersion]:
+    def put_many(
+        self,
+        requests: Sequence[PutRequest],
+        *,
+        aliases: Sequence[AliasMove] = (),
+        then: Callable[[sqlite3.Connection, list[str], list[MovedAlias]], None] | None = None,
+    ) -> list[ArtifactVersion]:
         """Store several artifacts in one index transaction: all of them become visible, or none.
 
         The runner stores a step's outputs this way, so a step whose second output fails
-        to store leaves no first output behind either.
+        to store leaves no first output behind either. ``aliases`` are moved in the same
+        transaction, after the versions exist; ``then`` runs last in it with the refs stored
+        (in the order of ``requests``) and the moves made (the runner records the step's
+        execution and effects there).
         """
         self._require_writable()  # before a blob is staged: a read-only workspace stays untouched
         prepared = [self._prepare(r) for r in requests]
+        for move in aliases:
+            validate_alias(move.alias)
 
         def commit(conn: sqlite3.Connection) -> list[int]:
-            return [self._commit_one(conn, r, blob, input_ids) for r, blob, input_ids in prepared]
+            ids = [self._commit_one(conn, r, blob, input_ids) for r, blob, input_ids in prepared]
+            moved = [self._move(conn, move) for move in aliases]
+            if then is not None:
+                rows = [self._row_by_id(conn, i) for i in ids]
+                then(conn, [f"{r['name']}:v{r['version']}" for r in rows], moved)
+            return ids
 
         ids = self.db.write(commit)
         return self.db.read(lambda c: [self._load(c, self._row_by_id(c, i)) for i in ids])
@@ -161,6 +204,53 @@ class ArtifactStore:
 
         row = self.db.write(commit)
         return self.db.read(lambda c: self._load(c, row))
+
+    def _move(self, conn: sqlite3.Connection, move: AliasMove) -> MovedAlias:
+        """Apply one :class:`AliasMove` inside ``conn``'s transaction."""
+        parsed = parse_ref(move.ref)
+        row = self._resolve_in(conn, parsed)
+        name, target = parsed.name, int(row["id"])
+        events = "SELECT id, version_id FROM alias_events WHERE name = ? AND alias = ?"
+        newest = conn.execute(f"{events} ORDER BY id DESC LIMIT 1", (name, move.alias)).fetchone()
+        if move.since is None:
+            current = conn.execute(
+                "SELECT version_id FROM aliases WHERE name = ? AND alias = ?", (name, move.alias)
+            ).fetchone()
+            before = current[0] if current is not None else None
+        else:
+            old = conn.execute(
+                f"{events} AND id <= ? ORDER BY id DESC LIMIT 1", (name, move.alias, move.since)
+            )
+            found = old.fetchone()
+            before = found["version_id"] if found is not None else None
+        kept = (
+            move.since is not None and newest is not None and newest["id"] > move.since
+            and newest["version_id"] == target
+        )  # fmt: skip
+        if kept:
+            event = int(newest["id"])
+        else:
+            self._set_alias(conn, name, move.alias, target, note=move.note or "set by a step")
+            event = int(conn.execute("SELECT MAX(id) FROM alias_events").fetchone()[0])
+        previous = None
+        if before is not None:
+            prev = conn.execute("SELECT name, version FROM versions WHERE id = ?", (before,)).fetchone()
+            previous = f"{prev['name']}:v{prev['version']}"
+        return MovedAlias(name, move.alias, f"{name}:v{row['version']}", previous, event)
+
+    def alias_event(self, name: str, alias: str) -> int | None:
+        """The id of the newest event of ``name:alias`` (what last moved or removed it), if any."""
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT MAX(id) FROM alias_events WHERE name = ? AND alias = ?", (name, alias)
+            ).fetchone()
+        )
+        return int(row[0]) if row is not None and row[0] is not None else None
+
+    def alias_watermark(self) -> int:
+        """The newest alias event id of the whole store (0 when none): moves after it are newer."""
+        row = self.db.read(lambda c: c.execute("SELECT MAX(id) FROM alias_events").fetchone())
+        return int(row[0] or 0)
 
     def mark_latest(self, version: ArtifactVersion, note: str = "reused from cache") -> None:
         """Move ``latest`` to an existing version (a cache hit reuses it as the newest result)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelmill import api
+from modelmill import config as config_mod
 from modelmill.core.types import RunSummary
 from modelmill.sweep.launchers import Launcher, LocalLauncher, default_jobs
 from modelmill.sweep.plan import Plan, make_plan
@@ -90,8 +91,12 @@ class SweepSession:
     def __init__(self, trials: Sequence[Sequence[str]], swept_keys: list[str], opts: SweepOptions,
                  raw_overrides: Sequence[str]) -> None:  # fmt: skip
         self.started = time.perf_counter()
+        # the project's conf/ found here goes to every trial, whatever folder its process starts in
+        opts.config_dir = config_mod.project_config_dir(opts.config_dir)
         self.opts = opts
         self.plan, configs = make_plan(trials, config_dir=opts.config_dir)
+        if opts.promote_best and not self.plan.publish:
+            api.load_pipeline(configs[0]).require_role("promote", "--promote-best")  # says what is missing
         cfg = configs[0]
         self.ws = api.open_workspace(cfg.main.workspace)
         self.ws.require_writable()  # before the group run: a read-only workspace changes nothing
@@ -124,7 +129,7 @@ class SweepSession:
             "parent_run_id": self.summary.tracking_run_id,
             "tags": {**self.tags, "modelmill.trial": str(index)},
             "config_dir": str(self.opts.config_dir) if self.opts.config_dir else None,
-            "model_step": self.plan.model_step,
+            "model_step": self.plan.model_step, "model_artifact": self.plan.model_artifact,
         }  # fmt: skip
 
     def collect(self, data: dict[str, Any], total: int) -> TrialResult:
@@ -182,30 +187,24 @@ def _run_shared(
 ) -> bool:
     """Run the shared steps once; False (with the error recorded) when one fails.
 
-    A second pass follows a pass that ran something: a step may move an alias another
-    shared step reads (data_check sets ``reference`` on first use), and the trials must
-    find every shared step settled, i.e. cached.
+    One pass settles them: an alias a shared step moves (data_check sets ``reference`` on
+    first use) is a declared effect, so the trials find every shared step cached.
     """
-    for _ in range(2):
-        result = api.run(
-            [*overrides, f"main.steps=[{','.join(summary.plan.shared)}]"],
-            config_dir=opts.config_dir,
-            reporter=_quiet_reporter(),
-            tracking_parent=summary.tracking_run_id,
-            tracking_tags={**tags, "modelmill.sweep_phase": "shared"},
-        )
-        for s in result.steps:
-            if summary.shared.get(s.name) != "ran":
-                summary.shared[s.name] = s.status
-        if opts.on_shared:
-            opts.on_shared(result)
-        failed = [s for s in result.steps if s.status == "failed"]
-        if failed:
-            summary.error = f"shared step '{failed[0].name}' failed: {failed[0].error}"
-            summary.exit_code = failed[0].exit_code or 1
-            return False
-        if all(s.status == "cached" for s in result.steps):
-            break
+    result = api.run(
+        [*overrides, f"main.steps=[{','.join(summary.plan.shared)}]"],
+        config_dir=opts.config_dir,
+        reporter=_quiet_reporter(),
+        tracking_parent=summary.tracking_run_id,
+        tracking_tags={**tags, "modelmill.sweep_phase": "shared"},
+    )
+    summary.shared.update({s.name: s.status for s in result.steps})
+    if opts.on_shared:
+        opts.on_shared(result)
+    failed = [s for s in result.steps if s.status == "failed"]
+    if failed:
+        summary.error = f"shared step '{failed[0].name}' failed: {failed[0].error}"
+        summary.exit_code = failed[0].exit_code or 1
+        return False
     return True
 
 

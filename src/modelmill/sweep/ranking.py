@@ -7,24 +7,31 @@ from collections.abc import Sequence
 
 from modelmill.core.errors import ConfigError
 from modelmill.sweep.trial import TrialResult
+from modelmill.tasks import TASKS
 
-HIGHER_IS_BETTER = ("r2", "accuracy", "auc", "f1", "precision", "recall")
+SPLITS = ("val_", "test_", "oob_", "train_", "prod_test_")
 
 
 def metric_key(metric: str, split: str = "val") -> str:
     """``mae`` -> ``val_mae``; a name that already names its split is kept as is."""
-    if metric.startswith(("val_", "test_", "oob_", "train_")) or metric == "fit_seconds":
+    if metric.startswith(SPLITS) or metric == "fit_seconds":
         return metric
     return f"{split}_{metric}"
 
 
 def resolve_direction(metric: str, direction: str) -> str:
-    """``minimize`` or ``maximize``; ``auto`` maximizes scores such as r2, minimizes errors."""
+    """``minimize`` or ``maximize``; ``auto`` takes the metric's direction from the tasks
+    (:mod:`modelmill.tasks`: r2, accuracy, roc_auc... are maximized, errors and log loss are
+    minimized); a metric no task declares (``fit_seconds``) is minimized."""
     if direction in ("minimize", "maximize"):
         return direction
     if direction != "auto":
         raise ConfigError(f"--direction {direction!r}: expected auto, minimize or maximize")
-    return "maximize" if metric.rsplit("_", 1)[-1] in HIGHER_IS_BETTER else "minimize"
+    name = next((metric.removeprefix(p) for p in SPLITS if metric.startswith(p)), metric)
+    for task in TASKS.values():
+        if name in task.metric_names:
+            return "minimize" if task.lower_is_better(name) else "maximize"
+    return "minimize"
 
 
 def rank(trials: Sequence[TrialResult], key: str, direction: str) -> list[TrialResult]:

@@ -61,7 +61,8 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
 
     ``payload``: ``index``, ``overrides`` (the trial's, fixed ones included), ``params``
     (the swept values), ``steps`` (names), ``threads``, ``parent_run_id``, ``tags``,
-    ``config_dir``.
+    ``config_dir``, ``model_step`` and ``model_artifact`` (the step with role ``train`` and
+    its model output: the trial's model).
     """
     from modelmill.api import run
 
@@ -95,10 +96,11 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         result.status = "ok"
-    model_step = payload.get("model_step", "train")
+    artifact = payload.get("model_artifact")
     for s in summary.steps:
-        if s.name == model_step and s.outputs:
-            result.model = s.outputs[0]
+        if s.name == payload.get("model_step") and s.outputs:
+            named = [o for o in s.outputs if o.split(":")[0] == artifact]
+            result.model = (named or s.outputs)[0]
     return result.to_dict()
 
 

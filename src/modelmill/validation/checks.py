@@ -1,28 +1,44 @@
-"""Deterministic data tests on a listings sample.
+"""Deterministic data tests, generated from the dataset spec's column table.
 
 Each test takes a DataFrame (as read from CSV or Parquet) and returns a :class:`CheckResult`;
-none raises on malformed data (a missing column or a text price is reported as a failure), so
+none raises on malformed data (a missing column or words in a number column are reported as failures), so
 a report always lists every test. Failure messages name the test, the offending rows (ids
 and bad values, at most :data:`MAX_OFFENDING`) or the statistic, and the threshold.
 
-Column types are declared in :mod:`modelmill.validation.schema` (``NYC_LISTINGS``): the test
-``column_dtypes`` checks each column as read against its declared kind and nullability, and
-``date_range`` checks date columns against ``data_check.min_date``/``max_date``.
+The tests of a spec (``params`` = :meth:`DatasetSpec.check_params
+<modelmill.datasets.spec.DatasetSpec.check_params>` plus ``min_rows``/``max_rows``), in
+report order (named after the column, box or rule they test):
+
+* ``column_names``: exactly the declared columns, in order (``extra_columns: error``), or every
+  declared column present (``allow``);
+* ``column_dtypes``: each column holds its declared kind, and values where it may not miss
+  any (:mod:`modelmill.validation.schema`);
+* ``allowed_<column>``: every value in the declared list, or,
+  with ``allowed: reference``, among the categories of the reference sample (no reference yet:
+  the test passes and says so);
+* ``box_<name>``: every row inside the box (missing coordinates count as outside);
+* ``range_<column>``: numbers or dates within the
+  declared range (``today`` allowed as a date bound); missing values fail only where the
+  column may not miss any;
+* ``row_count``: between ``min_rows`` and ``max_rows``;
+* ``unique_ids``: no id twice or missing (only when the spec declares an ``id``).
+
+A hand-written data test of a column's categories, a bounding box or a target range is one
+of these, declared once in the spec (``allowed``, ``cleaning.boxes``, ``range``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any, Literal
 
 import pandas as pd
 
-from modelmill.validation.schema import NYC_LISTINGS, ColumnType, parse_dates, resolve_date, type_problems
+from modelmill.validation.schema import column_types, parse_dates, resolve_date, type_problems
 
-COLUMNS = tuple(spec.name for spec in NYC_LISTINGS)  # the declared columns, in file order
-KNOWN_GROUPS = ("Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island")
 MAX_OFFENDING = 20
+Columns = Sequence[Mapping[str, Any]]
 
 
 @dataclass
@@ -30,8 +46,8 @@ class CheckResult:
     """The outcome of one data test.
 
     ``statistic`` is the value compared with ``threshold`` (a count, a KL divergence, a
-    p-value); ``offending`` holds at most :data:`MAX_OFFENDING` rows (``id`` plus the bad
-    values) out of ``n_offending``.
+    p-value); ``offending`` holds at most :data:`MAX_OFFENDING` rows (the id column, or the
+    row number without one, plus the bad values) out of ``n_offending``.
     """
 
     name: str
@@ -49,29 +65,6 @@ class CheckResult:
         return asdict(self)
 
 
-def default_params() -> dict[str, Any]:
-    """Thresholds from the packaged ``conf/config.yaml`` (``etl`` and ``data_check``)."""
-    return dict(_default_params())
-
-
-@lru_cache(maxsize=1)
-def _default_params() -> dict[str, Any]:
-    from importlib import resources
-
-    from omegaconf import OmegaConf
-
-    text = resources.files("modelmill.conf").joinpath("config.yaml").read_text()
-    cfg = OmegaConf.create(text)
-    etl, dc = cfg.etl, cfg.data_check
-    return {
-        "min_price": float(etl.min_price), "max_price": float(etl.max_price),
-        "longitude": [float(v) for v in etl.longitude], "latitude": [float(v) for v in etl.latitude],
-        "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
-        "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
-        "min_date": str(dc.min_date), "max_date": str(dc.max_date),
-    }  # fmt: skip
-
-
 def _plain(value: Any) -> Any:
     """A JSON-friendly scalar (numpy -> Python, NaN -> None)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -79,19 +72,22 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def offending_rows(frame: pd.DataFrame, mask: pd.Series, columns: list[str]) -> list[dict[str, Any]]:
-    """``id`` (or the row number without an id column) and ``columns`` of the first flagged rows."""
+def offending_rows(
+    frame: pd.DataFrame, mask: pd.Series, columns: list[str], id_column: str | None = None
+) -> list[dict[str, Any]]:
+    """The id (or the row number without an id column) and ``columns`` of the first flagged rows."""
     rows = frame.loc[mask.fillna(False).astype(bool)].head(MAX_OFFENDING)
+    has_id = id_column is not None and id_column in frame.columns
     out = []
     for index, row in rows.iterrows():
-        record = {"id": _plain(row["id"])} if "id" in frame.columns else {"row": _plain(index)}
+        record = {"id": _plain(row[id_column])} if has_id else {"row": _plain(index)}
         record.update({c: _plain(row[c]) for c in columns if c in frame.columns})
         out.append(record)
     return out
 
 
 def describe_rows(rows: list[dict[str, Any]], total: int) -> str:
-    """``id 12 (price=5), id 40 (price=900)`` plus ``and N more`` beyond the listed rows."""
+    """``id 12 (amount=5), id 40 (amount=900)`` plus ``and N more`` beyond the listed rows."""
     parts = []
     for row in rows:
         (key, ident), *values = row.items()
@@ -110,10 +106,10 @@ def _missing(name: str, frame: pd.DataFrame, needed: list[str], threshold: Any) 
 
 
 def _row_check(name: str, frame: pd.DataFrame, bad: pd.Series, columns: list[str], threshold: Any,
-               what: str) -> CheckResult:  # fmt: skip
+               what: str, id_column: str | None) -> CheckResult:  # fmt: skip
     """Shared shape of the row-level tests: pass when no row is flagged."""
     n_bad = int(bad.sum())
-    rows = offending_rows(frame, bad, columns)
+    rows = offending_rows(frame, bad, columns, id_column)
     if n_bad == 0:
         message = f"{name}: all {len(frame)} rows have {what}"
     else:
@@ -122,43 +118,49 @@ def _row_check(name: str, frame: pd.DataFrame, bad: pd.Series, columns: list[str
     return CheckResult(name, "deterministic", n_bad == 0, float(n_bad), threshold, message, rows, n_bad)
 
 
-def check_column_names(frame: pd.DataFrame, expected: tuple[str, ...] = COLUMNS) -> CheckResult:
-    """Exactly the expected columns, in order."""
+def check_column_names(frame: pd.DataFrame, expected: Sequence[str], exact: bool = True) -> CheckResult:
+    """The declared columns: exactly these, in order (``exact``), or at least these (extra allowed)."""
+    expected = [str(c) for c in expected]
     got = [str(c) for c in frame.columns]
     missing = [c for c in expected if c not in got]
-    extra = [c for c in got if c not in expected]
+    extra = [c for c in got if c not in expected] if exact else []
     problems = [f"missing {missing}"] if missing else []
     problems += [f"unexpected {extra}"] if extra else []
-    if not problems and got != list(expected):
+    if exact and not problems and got != expected:
         first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
         problems.append(
             f"order differs at position {first}: got {got[first]!r}, expected {expected[first]!r}"
         )
     name, threshold = "column_names", list(expected)
+    rule = f"exactly the {len(expected)} columns" if exact else f"the {len(expected)} declared columns"
     if not problems:
+        what = "in order" if exact else "present"
         return CheckResult(name, "deterministic", True, 0.0, threshold,
-                           f"{name}: the {len(expected)} expected columns, in order")  # fmt: skip
-    message = f"{name}: {'; '.join(problems)} (threshold: exactly the {len(expected)} columns {threshold})"
+                           f"{name}: the {len(expected)} declared columns, {what}")  # fmt: skip
+    message = f"{name}: {'; '.join(problems)} (threshold: {rule} {threshold})"
     return CheckResult(name, "deterministic", False, float(len(missing) + len(extra) or 1), threshold,
                        message, n_offending=len(missing) + len(extra))  # fmt: skip
 
 
-def check_dtypes(frame: pd.DataFrame, schema: tuple[ColumnType, ...] = NYC_LISTINGS) -> CheckResult:
-    """Every declared column holds its declared kind as read, and values where it may not miss any.
+def check_dtypes(
+    frame: pd.DataFrame, columns: Columns, *, as_read: bool = False, id_column: str | None = None
+) -> CheckResult:
+    """Every declared column holds its declared kind, and values where it may not miss any.
 
     Text holding numbers fails a numeric column: in a CSV digits are read as numbers, so only
     typed files (Parquet) can store them as text. See :mod:`modelmill.validation.schema`.
     """
     name = "column_dtypes"
+    schema = column_types(columns)
     threshold = {spec.name: spec.kind + ("" if spec.nullable else ", not null") for spec in schema}
-    problems = type_problems(frame, schema)
+    problems = type_problems(frame, schema, as_read=as_read)
     if not problems:
         return CheckResult(name, "deterministic", True, 0.0, threshold,
                            f"{name}: every column holds its declared type")  # fmt: skip
     rows: list[dict[str, Any]] = []
     parts = []
     for problem in problems:
-        shown = offending_rows(frame, problem.rows, [problem.column])[:3]
+        shown = offending_rows(frame, problem.rows, [problem.column], id_column)[:3]
         rows += shown
         parts.append(problem.message(describe_rows(shown[:1], int(problem.rows.sum())) if shown else ""))
     message = f"{name}: {'; '.join(parts)}"
@@ -166,63 +168,103 @@ def check_dtypes(frame: pd.DataFrame, schema: tuple[ColumnType, ...] = NYC_LISTI
                        rows[:MAX_OFFENDING], len(problems))  # fmt: skip
 
 
-def check_date_range(
-    frame: pd.DataFrame, min_date: str, max_date: str, schema: tuple[ColumnType, ...] = NYC_LISTINGS
+def check_allowed(
+    frame: pd.DataFrame,
+    column: Mapping[str, Any],
+    reference: pd.DataFrame | None = None,
+    id_column: str | None = None,
 ) -> CheckResult:
-    """Dates of the declared date columns within ``[min_date, max_date]`` (``today`` allowed).
+    """Every present value of ``column`` is allowed: the declared list, or the reference's values."""
+    col = str(column["name"])
+    name = f"allowed_{col}"
+    allowed = column["allowed"]
+    if allowed == "reference":
+        if reference is None or col not in reference.columns:
+            why = "no reference sample yet" if reference is None else f"the reference has no column {col}"
+            return CheckResult(name, "deterministic", True, None, "reference",
+                               f"{name}: {why}: the allowed values are learned from the reference; "
+                               "nothing to compare with")  # fmt: skip
+        known = sorted({str(v) for v in reference[col].dropna()})
+        source = "the reference's"
+    else:
+        known = list(allowed)
+        source = "the declared"
+    if (failed := _missing(name, frame, [col], known)) is not None:
+        return failed
+    bad = frame[col].notna() & ~_among(frame[col], known)
+    shown = known if len(known) <= 12 else [*known[:12], f"... {len(known)} values"]
+    return _row_check(name, frame, bad, [col], shown, f"a {col} among {source} values {shown}", id_column)
 
-    Missing and unparsable values are left to ``column_dtypes``.
+
+def _among(values: pd.Series, allowed: list[Any]) -> pd.Series:
+    """Which values are in ``allowed``: as numbers in a numeric column (``1.0`` is ``1``), as text
+    otherwise (a reference read from CSV may spell a category its own way only in type)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(pd.Series(allowed, dtype=object), errors="coerce").dropna()
+        return values.isin(numbers.tolist()).fillna(False).astype(bool)
+    return values.astype("string").isin([str(v) for v in allowed]).fillna(False).astype(bool)
+
+
+def check_box(frame: pd.DataFrame, box: str, ranges: Mapping[str, Sequence[float]],
+              id_column: str | None = None) -> CheckResult:  # fmt: skip
+    """Rows inside every range of the box (missing counts as outside)."""
+    name = f"box_{box}"
+    threshold = {c: list(r) for c, r in ranges.items()}
+    if (failed := _missing(name, frame, list(ranges), threshold)) is not None:
+        return failed
+    inside = pd.Series(True, index=frame.index)
+    for col, (low, high) in ranges.items():
+        inside &= pd.to_numeric(frame[col], errors="coerce").between(low, high).fillna(False).astype(bool)
+    what = "coordinates inside " + " x ".join(f"{c} {list(r)}" for c, r in ranges.items())
+    return _row_check(name, frame, ~inside, list(ranges), threshold, what, id_column)
+
+
+def check_range(frame: pd.DataFrame, column: Mapping[str, Any], id_column: str | None = None) -> CheckResult:
+    """Values of ``column`` within its declared range (``None`` bound: open; dates: ``today`` allowed).
+
+    Missing values fail only where the column may not miss any; values that are not numbers or
+    dates of the declared form are left to ``column_dtypes`` for dates, and fail here for numbers.
     """
-    name, threshold = "date_range", [min_date, max_date]
-    try:
-        low, high = resolve_date(min_date), resolve_date(max_date)
-    except ValueError as exc:
-        return CheckResult(name, "deterministic", False, None, threshold, f"{name}: bad bound: {exc}")
-    columns = [spec for spec in schema if spec.kind == "date" and spec.name in frame.columns]
-    bad = pd.Series(False, index=frame.index)
-    for spec in columns:
-        dates = parse_dates(frame[spec.name], spec)
-        bad |= dates.notna() & ~dates.between(low, high)
-    names = ", ".join(spec.name for spec in columns) or "no date column"
-    # the passing message names the bounds as configured ("today", not the date): a report
+    col = str(column["name"])
+    name = f"range_{col}"
+    low, high = column["range"]
+    threshold = [low, high]
+    if (failed := _missing(name, frame, [col], threshold)) is not None:
+        return failed
+    shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    if column["kind"] == "date":
+        try:
+            bounds = [None if b is None else resolve_date(b) for b in (low, high)]
+        except ValueError as exc:
+            return CheckResult(name, "deterministic", False, None, threshold, f"{name}: bad bound: {exc}")
+        [spec] = column_types([column])
+        dates = parse_dates(frame[col], spec)
+        bad = dates.notna() & _outside(dates, *bounds)
+        now = f" (now [{_day(bounds[0])}, {_day(bounds[1])}])" if "today" in (low, high) else ""
+    else:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() if not column.get("nullable") else frame[col].notna() & values.isna()
+        bad |= values.notna() & _outside(values, low, high)
+        now = ""
+    # the passing message names the bounds as declared ("today", not the date): a report
     # must not change from one day to the next for the same sample
-    what = f"{names} within [{min_date}, {max_date}]"
-    result = _row_check(name, frame, bad, [spec.name for spec in columns], threshold, what)
+    result = _row_check(name, frame, bad, [col], threshold, f"{col} within {shown}", id_column)
     if not result.passed:
-        result.message += (f"; fix those dates, or change data_check.min_date/max_date "
-                           f"(now [{low.date()}, {high.date()}])")  # fmt: skip
+        result.message += f"; fix those values, or change the range of {col} in the dataset spec{now}"
     return result
 
 
-def check_neighbourhood_groups(frame: pd.DataFrame, known: tuple[str, ...] = KNOWN_GROUPS) -> CheckResult:
-    """Every ``neighbourhood_group`` is one of the five boroughs."""
-    name = "neighbourhood_groups"
-    if (failed := _missing(name, frame, ["neighbourhood_group"], list(known))) is not None:
-        return failed
-    bad = ~frame["neighbourhood_group"].isin(known)
-    return _row_check(name, frame, bad, ["neighbourhood_group"], list(known), f"a group in {list(known)}")
+def _day(value: pd.Timestamp | None) -> str:
+    return "-inf" if value is None else str(value.date())
 
 
-def check_boundaries(frame: pd.DataFrame, longitude: list[float], latitude: list[float]) -> CheckResult:
-    """Coordinates inside the ``longitude`` x ``latitude`` box (missing counts as outside)."""
-    name = "proper_boundaries"
-    threshold = {"longitude": list(longitude), "latitude": list(latitude)}
-    if (failed := _missing(name, frame, ["longitude", "latitude"], threshold)) is not None:
-        return failed
-    lon = pd.to_numeric(frame["longitude"], errors="coerce")
-    lat = pd.to_numeric(frame["latitude"], errors="coerce")
-    inside = lon.between(*longitude) & lat.between(*latitude)
-    what = f"coordinates inside longitude {list(longitude)} x latitude {list(latitude)}"
-    return _row_check(name, frame, ~inside, ["longitude", "latitude"], threshold, what)
-
-
-def check_price_range(frame: pd.DataFrame, min_price: float, max_price: float) -> CheckResult:
-    """``price`` within ``[min_price, max_price]`` (missing or non-numeric fails)."""
-    name, threshold = "price_range", [min_price, max_price]
-    if (failed := _missing(name, frame, ["price"], threshold)) is not None:
-        return failed
-    ok = pd.to_numeric(frame["price"], errors="coerce").between(min_price, max_price)
-    return _row_check(name, frame, ~ok, ["price"], threshold, f"a price in [{min_price}, {max_price}]")
+def _outside(values: pd.Series, low: Any, high: Any) -> pd.Series:
+    out = pd.Series(False, index=values.index)
+    if low is not None:
+        out |= values < low
+    if high is not None:
+        out |= values > high
+    return out.fillna(False).astype(bool)
 
 
 def check_row_count(frame: pd.DataFrame, min_rows: int, max_rows: int) -> CheckResult:
@@ -234,34 +276,45 @@ def check_row_count(frame: pd.DataFrame, min_rows: int, max_rows: int) -> CheckR
                        f"{name}: {n} rows, {verdict} [{min_rows}, {max_rows}]")  # fmt: skip
 
 
-def check_unique_ids(frame: pd.DataFrame) -> CheckResult:
-    """No ``id`` appears twice (or is missing)."""
-    name, threshold = "unique_ids", "every id unique and present"
-    if (failed := _missing(name, frame, ["id"], threshold)) is not None:
+def check_unique_ids(frame: pd.DataFrame, id_column: str = "id") -> CheckResult:
+    """No id appears twice (or is missing)."""
+    name, threshold = "unique_ids", f"every {id_column} unique and present"
+    if (failed := _missing(name, frame, [id_column], threshold)) is not None:
         return failed
-    bad = frame["id"].duplicated(keep=False) | frame["id"].isna()
-    flagged = frame.loc[bad, "id"]
+    ids = frame[id_column]
+    bad = ids.duplicated(keep=False) | ids.isna()
+    flagged = ids[bad]
     rows = [{"id": _plain(i), "count": int(c)}
             for i, c in flagged.value_counts(dropna=False).head(MAX_OFFENDING).items()]  # fmt: skip
     n_bad = int(bad.sum())
     if n_bad == 0:
         return CheckResult(name, "deterministic", True, 0.0, threshold, f"{name}: {len(frame)} unique ids")
-    message = (f"{name}: {n_bad} rows share {flagged.nunique(dropna=False)} id value(s) "
+    message = (f"{name}: {n_bad} rows share {flagged.nunique(dropna=False)} {id_column} value(s) "
                f"(threshold: {threshold}): {describe_rows(rows, len(rows))}")  # fmt: skip
     return CheckResult(name, "deterministic", False, float(n_bad), threshold, message, rows, n_bad)
 
 
-def run_checks(frame: pd.DataFrame, params: dict[str, Any]) -> list[CheckResult]:
-    """Every deterministic test, in report order; ``params`` as in :func:`default_params`
-    (the date bounds default to the configured ones when absent)."""
-    dates = {key: params.get(key, _default_params()[key]) for key in ("min_date", "max_date")}
-    return [
-        check_column_names(frame),
-        check_dtypes(frame),
-        check_neighbourhood_groups(frame),
-        check_boundaries(frame, params["longitude"], params["latitude"]),
-        check_price_range(frame, params["min_price"], params["max_price"]),
-        check_date_range(frame, dates["min_date"], dates["max_date"]),
-        check_row_count(frame, params["min_rows"], params["max_rows"]),
-        check_unique_ids(frame),
+def run_checks(
+    frame: pd.DataFrame, params: Mapping[str, Any], reference: pd.DataFrame | None = None
+) -> list[CheckResult]:
+    """Every deterministic test of the spec, in report order (see the module docstring).
+
+    ``reference`` is the reference sample, for ``allowed: reference`` columns; ``None`` when
+    there is none yet (or it may not judge this sample: demo data never judges real data).
+    """
+    columns: Columns = params["columns"]
+    id_column = params.get("id")
+    results = [
+        check_column_names(frame, [c["name"] for c in columns], params.get("extra_columns") == "error"),
+        check_dtypes(frame, columns, id_column=id_column),
     ]
+    results += [
+        check_allowed(frame, c, reference, id_column) for c in columns if c.get("allowed") is not None
+    ]
+    boxes = params.get("boxes") or {}
+    results += [check_box(frame, n, b["columns"], id_column) for n, b in boxes.items()]
+    results += [check_range(frame, c, id_column) for c in columns if c.get("range") is not None]
+    results.append(check_row_count(frame, int(params["min_rows"]), int(params["max_rows"])))
+    if id_column:
+        results.append(check_unique_ids(frame, id_column))
+    return results

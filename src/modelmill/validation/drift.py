@@ -85,11 +85,24 @@ def worst(verdicts: Any) -> str:
     return max(verdicts, key=ORDER.__getitem__, default="ok")
 
 
+def _not_significant(result: FeatureDrift, limits: Thresholds) -> bool:
+    """A distribution test ran and finds no change even at a lenient 5% (``limits.alpha`` is the
+    strict level a test alone needs): a PSI above the drift line is then sampling noise."""
+    return result.p_value is not None and result.p_value >= max(limits.alpha, 0.05)
+
+
 def judge(result: FeatureDrift, limits: Thresholds) -> FeatureDrift:
     """Set the verdict and the reasons of ``result`` from ``limits``."""
     reasons: dict[str, list[str]] = {"drift": [], "warn": []}
     if result.psi is not None:
-        if result.psi >= limits.psi_drift:
+        if result.psi >= limits.psi_drift and _not_significant(result, limits):
+            # PSI over ten bins is noisy on a few hundred rows, the more so for clumped values (a
+            # boosting model's predictions on a small table): without the test's support it warns
+            reasons["warn"].append(
+                f"PSI {result.psi:.3f} >= {limits.psi_drift} but {result.test} p-value "
+                f"{result.p_value:.2g} on {result.n} rows: not significant"
+            )
+        elif result.psi >= limits.psi_drift:
             reasons["drift"].append(f"PSI {result.psi:.3f} >= {limits.psi_drift}")
         elif result.psi >= limits.psi_warn:
             reasons["warn"].append(f"PSI {result.psi:.3f} >= {limits.psi_warn}")

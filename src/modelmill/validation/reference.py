@@ -17,8 +17,9 @@ format (``extras/reference.json``, ``format: modelmill-reference/1``) is::
 
 Shares are over non-missing values. ``unseen_rate`` is the Good-Turing estimate of the share
 of new data taking a value never seen in training (the share of values seen exactly once):
-a long-tail column such as ``neighbourhood`` always shows some new values, a borough should not.
-Identifier columns (``id``, ``*_id``) are skipped: new listings always have new ids.
+a long-tail column (a street, a product code) always shows some new values, a region should not.
+Identifier columns (``id``, ``*_id``, and the spec's ``id``, left out by the caller) are skipped:
+new rows always have new ids. A dataset spec's roles decide the kinds (:data:`ROLE_KINDS`).
 Values are rounded so the file is deterministic and small.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +144,28 @@ def summarize(values: pd.Series, kind: str) -> dict[str, Any]:
     return text_summary(values)
 
 
-def build_reference(frame: pd.DataFrame, predictions: Any) -> dict[str, Any]:
-    """The reference of ``frame`` (raw model inputs) and ``predictions`` (held-out ones preferred)."""
+# a dataset spec's column role -> the kind of its summary (``ignore``: not summarized)
+ROLE_KINDS: dict[str, str | None] = {
+    "numeric": "numeric", "count": "numeric", "date": "date", "categorical": "categorical",
+    "ordinal": "categorical", "boolean": "categorical", "text": "text", "ignore": None,
+}  # fmt: skip
+
+
+def build_reference(
+    frame: pd.DataFrame, predictions: Any, roles: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The reference of ``frame`` (raw model inputs) and ``predictions`` (held-out ones preferred).
+
+    ``roles``: column -> its dataset spec role, which decides the summary's kind (a numeric
+    code column declared categorical is summarized as categories); the other columns' kinds
+    are inferred from their values (:func:`column_kind`)."""
     features: dict[str, Any] = {}
+    declared = dict(roles or {})
     for name in frame.columns:
-        kind = column_kind(frame[name], str(name))
+        if str(name) in declared:
+            kind = ROLE_KINDS.get(declared[str(name)], column_kind(frame[name], str(name)))
+        else:
+            kind = column_kind(frame[name], str(name))
         if kind is not None:
             features[str(name)] = summarize(frame[name], kind)
     return {

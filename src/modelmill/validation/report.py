@@ -1,6 +1,7 @@
 """The data-check report: a JSON document and a self-contained HTML page (inline CSS, no scripts):
 every test with its statistic and threshold, offending rows of failures, and the reference vs
-current distributions side by side (borough shares, binned KS columns; inline SVG).
+current distributions side by side (category shares of the KL tests, binned KS columns; inline
+SVG).
 
 Both are deterministic for equal inputs (no timestamps), so an unchanged check stores the
 same report version and leaves downstream steps cached.
@@ -80,7 +81,7 @@ def _test_row(test: Mapping[str, Any]) -> str:
 
 
 def _distributions(tests: Sequence[Mapping[str, Any]]) -> str:
-    """Reference vs current side by side: borough shares (KL test), binned shares (KS tests)."""
+    """Reference vs current side by side: category shares (KL tests), binned shares (KS tests)."""
     cards = []
     for test in tests:
         details = test.get("details") or {}
@@ -104,12 +105,21 @@ def _distributions(tests: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def _param(key: str, value: Any) -> Any:
+    """A param as the page shows it: the spec's column table by its names (the JSON has it all)."""
+    if key == "columns" and isinstance(value, list):
+        return f"{len(value)} declared: " + ", ".join(
+            str(c.get("name")) for c in value if isinstance(c, dict)
+        )
+    return value
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The report as one standalone HTML page."""
     summary = report["summary"]
     ok = report["status"] == "passed"
     meta = {"sample": report.get("sample"), "reference": report.get("reference") or "none",
-            **{k: v for k, v in report.get("params", {}).items()}}  # fmt: skip
+            **{k: _param(k, v) for k, v in report.get("params", {}).items()}}  # fmt: skip
     notes = layout.bullet_list(report.get("notes", []))
     rows = "".join(_test_row(t) for t in report["tests"])
     body = (

@@ -1,70 +1,76 @@
-"""Declared column types of a table, and what a frame *as read* holds instead.
+"""Declared column types of a table (from the dataset spec), and what a frame holds instead.
 
-A :class:`ColumnType` says what one column must hold as read from the user's file:
+A :class:`ColumnType` says what one column must hold:
 
 * ``integer``: an integer column (or floats that are all whole: how pandas reads an integer
   column with missing values); never text, booleans or dates;
 * ``float``: any numeric column (integer or float), never text or booleans;
 * ``string``: text or categorical values, never numbers;
-* ``date``: a date or timestamp column, or text in the declared ``parse`` format (CSV has no
-  date type: the format is its explicit parse); never numbers (``12345`` is not a date);
+* ``date``: a date or timestamp column, or text in the declared ``format`` (CSV has no date
+  type: the format is its explicit parse); never numbers (``12345`` is not a date);
+* ``boolean``: booleans, the integers 0/1, or (as read) words that cleaning parses;
 
-and whether values may be missing (``nullable``). Strings that hold numbers are text: a
-Parquet column of ``"150"`` fails an integer column. A CSV has no types, so there "as read"
-is what its parser makes of it: digits are numbers, a column with one word is text.
+and whether values may be missing (``nullable``). It is built from the spec's column table
+(``params["columns"]``, :meth:`~modelmill.datasets.spec.DatasetSpec.cleaning_params` or
+``check_params``) by :func:`column_types`.
 
-:func:`type_problems` applies a table of them (a *schema*) to a frame, one generic function
-for any table; :data:`NYC_LISTINGS` is the NYC listings table, declared here until the
-dataset spec (issue 14) generates such tables. The data test ``column_dtypes`` and the date
-range test in :mod:`modelmill.validation.checks` are built on it.
+The same declaration is tested in two states (:func:`type_problems`):
+
+* **as read** (``as_read=True``, the get_data step, on the user's own file before anything is
+  stored): a column with a declared ``parse`` (currency, percent, ...) may hold text, which
+  cleaning parses and whose unparsable values it counts; a numeric column holding text
+  *without* a declared parse is a failure (a typed file that lost its types: a Parquet column
+  of ``"150"``); date text must follow the declared format; a missing value is not a failure
+  yet (cleaning drops the rows missing a value they must have, as ``missing_<column>``, and
+  counts them against ``cleaning.max_invalid_share``);
+* **cleaned** (``as_read=False``: data_check on ``clean_sample.csv``, ``modelmill check``,
+  the pytest data tests): every column holds its kind; date text may be ISO (what cleaning
+  writes) or in the declared format.
+
+A CSV has no types, so there "as read" is what its parser makes of it: digits are numbers, a
+column with one word is text.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
-Kind = Literal["integer", "float", "string", "date"]
+from modelmill.datasets.parse import parse_dates as _parse_dates
+from modelmill.datasets.spec import resolve_date as _spec_date
+
+Kind = Literal["integer", "float", "string", "date", "boolean"]
 ISO_DATE = "%Y-%m-%d"
 
 
 @dataclass(frozen=True)
 class ColumnType:
-    """One declared column: name, kind, nullability and, for dates, the text format accepted."""
+    """One declared column: name, kind, nullability, declared parse and date text format."""
 
     name: str
     kind: Kind
     nullable: bool = False
-    parse: str | None = None  # date: text values must follow this strptime format
+    parse: str | None = None  # number, currency, percent, boolean: text allowed as read
+    format: str | None = None  # date: the strptime format of text values (None: ISO 8601)
 
 
-NYC_LISTINGS: tuple[ColumnType, ...] = (
-    ColumnType("id", "integer"),
-    ColumnType("name", "string", nullable=True),
-    ColumnType("host_id", "integer"),
-    ColumnType("host_name", "string", nullable=True),
-    ColumnType("neighbourhood_group", "string"),
-    ColumnType("neighbourhood", "string"),
-    ColumnType("latitude", "float"),
-    ColumnType("longitude", "float"),
-    ColumnType("room_type", "string"),
-    ColumnType("price", "float"),  # money: cents are fine, text is not
-    ColumnType("minimum_nights", "integer"),
-    ColumnType("number_of_reviews", "integer"),
-    ColumnType("last_review", "date", nullable=True, parse=ISO_DATE),
-    ColumnType("reviews_per_month", "float", nullable=True),
-    ColumnType("calculated_host_listings_count", "integer"),
-    ColumnType("availability_365", "integer"),
-)  # fmt: skip
+def column_types(columns: Sequence[Mapping[str, Any]]) -> tuple[ColumnType, ...]:
+    """The declared types of a spec's column table (``params["columns"]``), in file order."""
+    return tuple(
+        ColumnType(str(c["name"]), c["kind"], bool(c.get("nullable")), c.get("parse"), c.get("format"))
+        for c in columns
+    )
+
 
 FIX = {
     "integer": "store {col} as integers",
     "float": "store {col} as numbers",
     "string": "store {col} as text",
     "date": "store {col} as dates or as {fmt} text",
+    "boolean": "store {col} as booleans (True/False)",
 }
 
 
@@ -79,17 +85,13 @@ class TypeProblem:
     rows: pd.Series  # boolean mask of the rows that show the problem
 
     def message(self, example: str = "") -> str:
-        """``price is text holding numbers, expected integer (e.g. ...): store price as ...``."""
+        """``amount is text holding numbers, expected integer (e.g. ...): store amount as ...``."""
         example = f" (e.g. {example})" if example else ""
         return f"{self.column} is {self.found}, expected {self.expected}{example}: {self.fix}"
 
 
 def _is_text(value: object) -> bool:
     return isinstance(value, str)
-
-
-def _is_date(value: object) -> bool:
-    return isinstance(value, dt.date)  # datetime.datetime and pd.Timestamp are dates too
 
 
 INFERRED = {"string": "text", "empty": "text", "date": "date", "datetime": "date", "datetime64": "date",
@@ -117,29 +119,20 @@ def found_kind(series: pd.Series) -> str:
     return "mixed (" + ", ".join(kinds) + ")"
 
 
-def parse_dates(series: pd.Series, spec: ColumnType) -> pd.Series:
-    """The column as timestamps (microseconds: years 1 to 9999 fit), NaT where missing or not a
-    date of the declared form (numbers are never dates)."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        values = pd.Series(series)
-        return values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
-    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us]")
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return out
-    text = series.notna() if isinstance(series.dtype, pd.StringDtype) else series.map(_is_text).astype(bool)
-    if text.any() and spec.parse:
-        out[text] = pd.to_datetime(series[text], format=spec.parse, errors="coerce").astype(out.dtype)
-    dates = ~text & series.notna()
-    if dates.any():
-        dates &= series.map(_is_date).astype(bool)
-    if dates.any():
-        iso = series[dates].map(lambda d: d.isoformat())
-        parsed = pd.to_datetime(iso, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(None)
-        out[dates] = parsed.astype(out.dtype)
-    return out
+def parse_dates(series: pd.Series, spec: ColumnType, *, as_read: bool = False) -> pd.Series:
+    """The column as timestamps, NaT where missing or not a date of the accepted forms.
+
+    Text follows the declared format; once cleaned (``as_read=False``) ISO text is accepted
+    too, since cleaning writes dates as ISO text whatever their format in the source.
+    """
+    dates, _ = _parse_dates(series, spec.format)
+    if not as_read and spec.format not in (None, ISO_DATE):
+        iso, _ = _parse_dates(series.where(dates.isna()), None)
+        dates = dates.fillna(iso)
+    return dates
 
 
-def _kind_problem(series: pd.Series, spec: ColumnType) -> tuple[str, pd.Series] | None:
+def _kind_problem(series: pd.Series, spec: ColumnType, as_read: bool) -> tuple[str, pd.Series] | None:
     """``(found, offending rows)`` when present values are not of ``spec.kind``."""
     present = series.notna()
     if not present.any():  # an all-missing column reads as float64 whatever it was meant to hold
@@ -150,18 +143,21 @@ def _kind_problem(series: pd.Series, spec: ColumnType) -> tuple[str, pd.Series] 
         fractional = present & (numbers != numbers.round())
         return (f"float with fractions (e.g. {numbers[fractional].iloc[0]:g})", fractional) \
             if fractional.any() else None  # fmt: skip
-    accepted = {
-        "integer": ("integer",),
-        "float": ("integer", "float"),
-        "string": ("text",),
-        "date": ("date",),
-    }
+    if spec.kind == "boolean" and found in ("integer", "float"):
+        other = present & ~series.isin([0, 1])
+        return (f"{found} other than 0/1", other) if other.any() else None
+    accepted = {"integer": ("integer",), "float": ("integer", "float"), "string": ("text",),
+                "date": ("date",), "boolean": ("bool",)}  # fmt: skip
     if found in accepted[spec.kind]:
         return None
-    if spec.kind == "date" and found == "text":
-        bad = present & parse_dates(series, spec).isna()
-        return (f"text not in the date format {spec.parse}", bad) if bad.any() else None
-    if spec.kind in ("integer", "float") and found == "text":
+    text_allowed = as_read and (spec.parse is not None or spec.kind == "boolean")
+    if text_allowed and (found == "text" or found.startswith("mixed")):
+        return None  # cleaning parses it and counts what does not parse
+    if spec.kind == "date" and (found == "text" or found.startswith("mixed")):
+        bad = present & parse_dates(series, spec, as_read=as_read).isna()
+        form = spec.format or "ISO 8601"
+        return (f"text not in the date format {form}", bad) if bad.any() else None
+    if spec.kind in ("integer", "float") and (found == "text" or found.startswith("mixed")):
         words = present & pd.to_numeric(series, errors="coerce").isna()
         if words.any():
             return "text (values that are not numbers)", words
@@ -171,7 +167,9 @@ def _kind_problem(series: pd.Series, spec: ColumnType) -> tuple[str, pd.Series] 
     return found, present
 
 
-def type_problems(frame: pd.DataFrame, schema: tuple[ColumnType, ...]) -> list[TypeProblem]:
+def type_problems(
+    frame: pd.DataFrame, schema: Sequence[ColumnType], *, as_read: bool = False
+) -> list[TypeProblem]:
     """Every declared column of ``frame`` that does not hold its type, or misses values it must have.
 
     Absent columns are not a type problem (the column-name test reports them).
@@ -181,25 +179,25 @@ def type_problems(frame: pd.DataFrame, schema: tuple[ColumnType, ...]) -> list[T
         if spec.name not in frame.columns:
             continue
         series = frame[spec.name]
-        fix = FIX[spec.kind].format(col=spec.name, fmt=spec.parse or ISO_DATE)
-        kind = _kind_problem(series, spec)
+        fix = FIX[spec.kind].format(col=spec.name, fmt=spec.format or ISO_DATE)
+        kind = _kind_problem(series, spec, as_read)
         if kind is not None:
-            fix += ", not text" if kind[0].startswith("text") and spec.kind != "date" else ""
+            if kind[0].startswith("text") and spec.kind in ("integer", "float"):
+                fix += ", not text" + (" (or declare its parse in the dataset spec)" if as_read else "")
             problems.append(TypeProblem(spec.name, kind[0], spec.kind, fix, kind[1]))
             continue
         missing = series.isna()
-        if not spec.nullable and missing.any():
+        if not spec.nullable and not as_read and missing.any():  # as read: cleaning drops and counts them
             found = f"missing in {int(missing.sum())} of {len(series)} rows"
             problems.append(TypeProblem(spec.name, found, f"{spec.kind} with no missing value",
                                         f"fill or drop the rows without {spec.name}", missing))  # fmt: skip
     return problems
 
 
-def resolve_date(value: str | dt.date, today: dt.date | None = None) -> pd.Timestamp:
-    """A date bound from the config: ``YYYY-MM-DD`` or ``today`` (the day the check runs)."""
-    if isinstance(value, str) and value.strip().lower() == "today":
-        return pd.Timestamp(today or dt.date.today())
+def resolve_date(value: str | Any) -> pd.Timestamp:
+    """A date bound: ``YYYY-MM-DD`` or ``today`` (the day the check runs)."""
+    text = str(value).strip()
     try:
-        return pd.Timestamp(value)
+        return pd.Timestamp(_spec_date(text.lower() if text.lower() == "today" else text))
     except (TypeError, ValueError):
         raise ValueError(f"not a date: {value!r} (expected YYYY-MM-DD or 'today')") from None

@@ -1,0 +1,33 @@
+"""The project a command works on: its config's defaults, and where its workspace is.
+
+``serve``, ``score``, ``monitor``, ``eda`` and ``ui`` read their defaults (the model, the id
+column, the target, the workspace, the experiment) from the config ``modelmill run`` uses:
+the project's ``conf/`` (found from the current folder, or ``--config-dir``), else the
+packaged one. See :mod:`modelmill.projects.defaults`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+ConfigDirOption = typer.Option(
+    None,
+    "--config-dir",
+    help="The project's config directory (default: the project's conf/, as modelmill run finds it).",
+)
+
+
+def project(config_dir: Path | None = None, overrides: Sequence[str] = ()) -> Any:
+    """The :class:`~modelmill.projects.defaults.ProjectDefaults` of the project's config."""
+    from modelmill.projects.defaults import project_defaults
+
+    return project_defaults(overrides, config_dir=config_dir)
+
+
+def workspace_of(workspace: Path | None, defaults: Any) -> Path:
+    """``--workspace`` (or ``$MODELMILL_HOME``), else the config's ``main.workspace``."""
+    return workspace if workspace is not None else defaults.workspace
