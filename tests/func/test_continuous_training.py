@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import modelmill
@@ -61,6 +62,7 @@ def _verdicts(doc: dict[str, Any]) -> dict[str, str]:
     return {f["feature"]: f["verdict"] for f in doc["features"]}
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_three_weeks_of_monitoring_and_retraining(tmp_path: Path, _isolated_home: Path) -> None:
     ws = modelmill.open_workspace()
     code, first, output = _cli("retrain", str(_week(tmp_path / "week1.csv", seed=31)), *FAST)

@@ -118,6 +118,7 @@ def test_sweep_runs_upstream_once_trials_in_parallel_and_ranks(tmp_path: Path) -
     assert all(set(t["steps"].values()) == {"cached"} for t in again["trials"])
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_same_seeds_give_the_same_table_in_a_fresh_workspace(tmp_path: Path) -> None:
     args = ("modeling.random_forest.max_features=0.3,0.8", "main.tracking=none", "-j", "1")
     _, first, _ = sweep_json(*args)
@@ -157,6 +158,7 @@ def test_a_failing_shared_step_stops_the_sweep(tmp_path: Path) -> None:
     assert data["trials"] == [] and data["shared_steps"]["data_check"] == "failed"
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_trials_nest_under_one_mlflow_sweep_run(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -174,6 +176,7 @@ def test_trials_nest_under_one_mlflow_sweep_run(tmp_path: Path) -> None:
     assert all("val_mae" in r.data.metrics for r in trial_runs)
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_promote_best_goes_through_the_gate(tmp_path: Path) -> None:
     code, data, err = sweep_json("modeling.random_forest.max_features=0.4,0.9", "--promote-best", "-j", "2")
     assert code == 0, err

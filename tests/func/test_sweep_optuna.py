@@ -89,6 +89,7 @@ def test_a_study_runs_ranks_and_resumes_where_it_stopped(tmp_path: Path) -> None
     assert table.exit_code == 0 and "max_depth" in table.stdout and "rank" in table.stdout
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_same_seed_same_params_and_some_failed_trials_do_not_fail_the_sweep(tmp_path: Path) -> None:
     # seed 0 draws max_features 0.5 then 2.5 (no valid max_features): 1 ok, 1 failed
     args = [f"{DEPTH}=int(interval(3,8))", f"{FEATURES}=choice(0.5,2.5)", "--optuna", "2", "--seed", "0"]
@@ -144,6 +145,7 @@ def _running_with_params(db: Path) -> list[int]:
         return []
 
 
+@pytest.mark.slow  # a long run; `make test-slow` runs it
 def test_a_killed_study_resumes_and_a_second_sweep_on_it_is_refused(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     args = [*SMALL, f"main.workspace={ws}", f"{DEPTH}=int(interval(3,12))", "--optuna", "1", "-j", "1"]
