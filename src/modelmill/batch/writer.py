@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from modelmill.batch.readers import table_format
 from modelmill.batch.validate import REJECT_SCHEMA
 from modelmill.core.errors import UsageError
+from modelmill.tracking.liveness import pid_exists
 
 MANIFEST = "manifest.json"
 
@@ -179,20 +180,10 @@ class Staging:
         for fs, dest in ((self.fs, self.output), (self.rejects_fs, self.rejects)):
             for path in fs.glob(f"{dest}.tmp-*"):
                 pid = path.rsplit(".tmp-", 1)[-1]
-                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                if pid.isdigit() and int(pid) != os.getpid() and not pid_exists(int(pid)):
                     _remove_quietly(fs, path)
                     removed.append(path)
         return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _remove_quietly(fs: Any, path: str) -> None:

@@ -224,6 +224,17 @@ class DatasetSpec(_Strict):
                 "boxes": self.cleaning.model_dump(mode="json")["boxes"],
                 "extra_columns": self.cleaning.extra_columns}  # fmt: skip
 
+    def data_check_params(self, thresholds: Any) -> dict[str, Any]:
+        """The data_check step's params: :meth:`check_params` plus the config's ``data_check``
+        thresholds (``thresholds``), which belong to the run, not to the table."""
+        dc = thresholds
+        return {
+            **self.check_params(),
+            "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
+            "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
+            "correction": str(dc.get("correction") or "holm"),
+        }  # fmt: skip
+
     def split_params(self) -> dict[str, Any]:
         """What ``data_split`` (and train's validation split) depends on."""
         return {"target": self.target, "id": self.id, "task": self.task, **self.split.model_dump(mode="json")}

@@ -86,17 +86,6 @@ def promotion_metric(cfg: Any, task: Task) -> str:
     return str(metric)
 
 
-def check_params(cfg: Any, spec: DatasetSpec) -> dict[str, Any]:
-    """data_check: the spec's column declarations plus the config's thresholds."""
-    dc = cfg.data_check
-    return {
-        **spec.check_params(),
-        "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
-        "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
-        "correction": str(dc.get("correction") or "holm"),
-    }  # fmt: skip
-
-
 def build_pipeline(cfg: Any) -> Pipeline:
     """The seven steps for the table ``cfg.dataset`` declares, wired by artifact names."""
     spec = spec_from_config(cfg)
@@ -117,7 +106,8 @@ def build_pipeline(cfg: Any) -> Pipeline:
              outputs={CLEAN: "clean_sample"}, params=spec.cleaning_params(), role="clean"),
         step("data_check", f"{S}.data_check:run",
              inputs=[CLEAN, Input(f"{CLEAN}:reference", external=True, optional=True)],
-             outputs={REPORT: "data_check_report"}, params=check_params(cfg, spec), role="check"),
+             outputs={REPORT: "data_check_report"}, params=spec.data_check_params(cfg.data_check),
+             role="check"),
         step("data_split", f"{S}.data_split:run", inputs=[CLEAN, REPORT],
              outputs={TRAINVAL: "trainval_data", TEST: "test_data"}, params=spec.split_params(),
              role="split"),

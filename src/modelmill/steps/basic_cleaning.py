@@ -40,6 +40,7 @@ from modelmill.core.errors import ConfigError, DataCheckError
 from modelmill.datasets.io import read_stored_table, write_csv
 from modelmill.datasets.parse import dates_as_text, parse_column
 from modelmill.datasets.spec import resolve_date
+from modelmill.validation.checks import outside_range
 
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
@@ -90,12 +91,7 @@ def _outside(values: pd.Series, column: Mapping[str, Any]) -> pd.Series:
     low, high = column["range"]
     if column["kind"] == "date":
         low, high = (None if b is None else pd.Timestamp(resolve_date(str(b))) for b in (low, high))
-    out = pd.Series(False, index=values.index)
-    if low is not None:
-        out |= values < low
-    if high is not None:
-        out |= values > high
-    return out.fillna(False).astype(bool)
+    return outside_range(values, low, high)
 
 
 def _outside_in(frame: pd.DataFrame, column: Mapping[str, Any]) -> pd.Series:

@@ -70,13 +70,14 @@ class Owner:
         try:
             stat = _proc_stat(self.pid)
         except OSError:  # no /proc: the pid's existence is all we can check
-            return not _pid_exists(self.pid)
+            return not pid_exists(self.pid)
         if stat is None or stat[0] in ("Z", "X"):  # gone, or a zombie nobody has reaped yet
             return True
         return bool(self.started) and stat[1] != self.started
 
 
-def _pid_exists(pid: int) -> bool:
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (also when another user owns it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

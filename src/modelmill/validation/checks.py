@@ -239,12 +239,12 @@ def check_range(frame: pd.DataFrame, column: Mapping[str, Any], id_column: str |
             return CheckResult(name, "deterministic", False, None, threshold, f"{name}: bad bound: {exc}")
         [spec] = column_types([column])
         dates = parse_dates(frame[col], spec)
-        bad = dates.notna() & _outside(dates, *bounds)
+        bad = dates.notna() & outside_range(dates, *bounds)
         now = f" (now [{_day(bounds[0])}, {_day(bounds[1])}])" if "today" in (low, high) else ""
     else:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() if not column.get("nullable") else frame[col].notna() & values.isna()
-        bad |= values.notna() & _outside(values, low, high)
+        bad |= values.notna() & outside_range(values, low, high)
         now = ""
     # the passing message names the bounds as declared ("today", not the date): a report
     # must not change from one day to the next for the same sample
@@ -258,7 +258,8 @@ def _day(value: pd.Timestamp | None) -> str:
     return "-inf" if value is None else str(value.date())
 
 
-def _outside(values: pd.Series, low: Any, high: Any) -> pd.Series:
+def outside_range(values: pd.Series, low: Any, high: Any) -> pd.Series:
+    """Present values below ``low`` or above ``high`` (``None``: unbounded); missing ones are not."""
     out = pd.Series(False, index=values.index)
     if low is not None:
         out |= values < low

@@ -34,13 +34,7 @@ def params_from_config(cfg: Any) -> dict[str, Any]:
     :meth:`~modelmill.datasets.spec.DatasetSpec.check_params` plus ``data_check``'s thresholds."""
     from modelmill.datasets.spec import spec_from_config
 
-    dc = cfg.data_check
-    return {
-        **spec_from_config(cfg).check_params(),
-        "kl_threshold": float(dc.kl_threshold), "ks_alpha": float(dc.ks_alpha),
-        "min_rows": int(dc.min_rows), "max_rows": int(dc.max_rows),
-        "correction": str(dc.get("correction") or "holm"),
-    }  # fmt: skip
+    return spec_from_config(cfg).data_check_params(cfg.data_check)
 
 
 def default_params() -> dict[str, Any]:
