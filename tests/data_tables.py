@@ -98,3 +98,53 @@ PROJECT_TABLES: dict[str, tuple[Any, str]] = {
     "seattle_weather": (seattle_weather, "temp_max"),
     "grunfeld": (grunfeld, "invest"),
 }
+
+
+def breast_cancer() -> pd.DataFrame:
+    """scikit-learn's bundled breast cancer table (569 rows, 30 measurements): ``diagnosis`` is
+    ``malignant`` or ``benign`` (labels as text, the positive class ``malignant``)."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    return frame
+
+
+def anes96() -> pd.DataFrame:
+    """statsmodels' anes96 (944 answers of the 1996 American National Election Study, the
+    package's own CSV): ``vote`` is 0 (Clinton) or 1 (Dole), labels as integers."""
+    import statsmodels.datasets
+
+    frame = statsmodels.datasets.anes96.load_pandas().data.copy()
+    frame["vote"] = frame["vote"].astype("int64")
+    return frame.drop(columns=["logpopul"])  # log of popul: the same information twice
+
+
+def wine() -> pd.DataFrame:
+    """scikit-learn's bundled wine table (178 rows, 13 measurements, 3 cultivars): ``cultivar``
+    is ``class_0``, ``class_1`` or ``class_2`` (multiclass)."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    names = load_wine().target_names
+    frame["cultivar"] = frame.pop("target").map(dict(enumerate(names)))
+    return frame
+
+
+# the public classification tables: loader and target
+CLASSIFICATION_TABLES: dict[str, tuple[Any, str]] = {
+    "breast_cancer": (breast_cancer, "diagnosis"),
+    "anes96": (anes96, "vote"),
+    "wine": (wine, "cultivar"),
+}
+
+
+def rare_affairs() -> pd.DataFrame:
+    """statsmodels' fair survey as an imbalanced binary table: ``affair`` is ``yes`` for 1% of
+    the rows (every ``no`` row and the first ``yes`` rows in file order, 4,357 rows in all)."""
+    frame = fair()
+    frame["affair"] = (frame.pop("affairs") > 0).map({True: "yes", False: "no"})
+    no = frame[frame["affair"] == "no"]
+    yes = frame[frame["affair"] == "yes"].head(round(len(no) / 99))
+    return pd.concat([no, yes]).sort_index().reset_index(drop=True)

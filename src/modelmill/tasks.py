@@ -10,9 +10,13 @@ instead of ``if regression`` scattered through the code:
 * :meth:`Task.score`, the metrics of predictions against the truth;
 * :meth:`Task.prediction_columns`, the columns a batch output or a served answer carries.
 
-``regression`` is served end to end; ``binary`` and ``multiclass`` declare their metrics here
-(so a spec, a sweep or the promotion gate can name them) and the pipeline refuses them until
-classification lands (:meth:`Task.require_supported`).
+* :meth:`Task.predict`, values (or labels) and, for a classifier, the probability of every
+  class, from a fitted scikit-learn model or a :mod:`modelmill.registry.predictor`;
+* :func:`check_labels`, what makes a target unusable for a classifier, said before training.
+
+A classifier keeps the user's labels (strings or integers): scikit-learn encodes them inside
+the model (``classes_``) and decodes its predictions; the positive class of a binary task is
+``classes_[1]``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelmill.core.errors import ConfigError
-
-SUPPORTED = ("regression",)
+from modelmill.core.errors import ConfigError, DataCheckError
+from modelmill.core.types import MAX_CLASSES
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,6 @@ class Task:
     def lower_is_better(self, name: str) -> bool:
         return self.metric(name).lower_is_better
 
-    def require_supported(self) -> Task:
-        """This task, or a :class:`ConfigError` when the pipeline cannot train it yet."""
-        if self.kind not in SUPPORTED:
-            raise ConfigError(
-                f"task: {self.kind} is declared, but this version of modelmill trains "
-                f"{', '.join(SUPPORTED)} models only; use task: regression"
-            )
-        return self
-
     def score(
         self, y_true: Any, y_pred: Any, proba: Any = None, classes: Sequence[Any] = ()
     ) -> dict[str, float]:
@@ -86,6 +80,20 @@ class Task:
         if self.kind == "regression":
             return _regression_scores(y_true, y_pred)
         return _classification_scores(self.kind, y_true, y_pred, proba, list(classes))
+
+    def predict(self, model: Any, rows: Any) -> tuple[Any, Any]:
+        """``(values, probabilities)``: a regression's floats and ``None``; a classifier's labels
+        and its ``(n, n_classes)`` probabilities in ``model.classes_`` order."""
+        import numpy as np
+
+        if not self.is_classifier:
+            return np.asarray(model.predict(rows), dtype=np.float64).ravel(), None
+        full = getattr(model, "predict_full", None)
+        if full is not None:  # a modelmill predictor: one pass for both
+            return full(rows)
+        return np.asarray(model.predict(rows)).ravel(), np.asarray(
+            model.predict_proba(rows), dtype=np.float64
+        )
 
     def prediction_columns(self, classes: Sequence[Any] = ()) -> list[str]:
         """``prediction``, plus ``proba_<class>`` per class for a classifier."""
@@ -162,13 +170,55 @@ def _classification_scores(
     if proba is None:
         return scores
     scores["log_loss"] = float(m.log_loss(y_true, proba, labels=classes or None))
+    present = len(set(y_true)) > 1  # ranking metrics need both sides
     if kind == "binary":
         hit = [1 if v == classes[-1] else 0 for v in y_true]
-        scores["roc_auc"] = float(m.roc_auc_score(hit, proba[:, -1]))
-        scores["pr_auc"] = float(m.average_precision_score(hit, proba[:, -1]))
         scores["brier"] = float(m.brier_score_loss(hit, proba[:, -1]))
-    else:
-        scores["roc_auc_ovr"] = float(
-            m.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes or None)
-        )
+        if present:
+            scores["roc_auc"] = float(m.roc_auc_score(hit, proba[:, -1]))
+            scores["pr_auc"] = float(m.average_precision_score(hit, proba[:, -1]))
+    elif set(y_true) == set(classes):  # one-vs-rest needs every class in the rows
+        scores["roc_auc_ovr"] = float(m.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
     return scores
+
+
+def per_class(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of every class (its label as text -> figures)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    figures = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=0.0)
+    names = ("precision", "recall", "f1", "support")
+    return {
+        str(c): {n: float(v[i]) for n, v in zip(names, figures, strict=True)} for i, c in enumerate(classes)
+    }
+
+
+def check_labels(y_train: Any, y_val: Any, column: str, kind: str) -> None:
+    """A :class:`DataCheckError` (exit 1) when the target cannot train a ``kind`` classifier: one
+    class, more than :data:`MAX_CLASSES` levels, numbers with decimals (a regression target), a
+    class of the validation part absent from the training part."""
+    import numpy as np
+
+    seen = set(np.asarray(y_train).tolist())
+    problem = _label_problem(seen, column, kind)
+    unseen = set(np.asarray(y_val).tolist()) - seen
+    if problem is None and unseen:
+        problem = (f"class(es) {sorted(map(str, unseen))} only in the validation rows, never in "
+                   f"training; keep split.stratify: {column} or drop the rare class")  # fmt: skip
+    if problem is not None:
+        raise DataCheckError(f"target '{column}': {problem}")
+
+
+def _label_problem(seen: set[Any], column: str, kind: str) -> str | None:
+    if len(seen) < 2:
+        return f"one class only ({next(iter(seen), None)!r}); a classifier needs two or more"
+    floats = [v for v in seen if isinstance(v, float) and not float(v).is_integer()]
+    if floats:
+        return (f"numbers with decimals ({floats[0]!r}...) are not classes; use task: regression, "
+                "or round the column in the data")  # fmt: skip
+    if len(seen) > MAX_CLASSES:
+        return (f"{len(seen):,} classes (more than {MAX_CLASSES}); use task: regression for a "
+                "quantity, or group rare levels first")  # fmt: skip
+    if kind == "binary" and len(seen) != 2:
+        return f"{len(seen)} classes; task binary needs 2: use task: multiclass"
+    return None

@@ -88,7 +88,6 @@ def _no_nyc(text: str, where: str) -> None:
 def check_init(project: Project, table: Table) -> None:
     info = project.init
     assert (info["name"], info["task"], info["target"]) == (project.name, "regression", table.target)
-    assert info["trainable"] is True
     assert set(info["columns"]) == set(project.frame.columns)
     assert info["columns"][table.target]["reason"], "every inferred choice says why"
     for relative in ("conf/config.yaml", f"conf/dataset/{project.name}.yaml", "README.md", ".gitignore",
@@ -192,7 +191,15 @@ def _models(summary: dict[str, Any], artifact: str) -> set[str]:
 def check_retrain(project: Project, first: dict[str, Any]) -> None:
     batch = project.frame.sample(frac=0.9, random_state=7).sort_index()
     path = write_table(batch, project.directory / "batches" / "next_week.csv")
-    result = project.mm("retrain", str(path), "--json").check().json()
+    # from outside the project: --config-dir names it, and its own workspace is used
+    outside = project.directory.parent
+    conf = str(project.directory / "conf")
+    result = project.mm("retrain", str(path), "--config-dir", conf, "--json", cwd=outside).check().json()
+    assert not (outside / ".modelmill").exists(), "retrain --config-dir used a workspace outside the project"
+    stored = {
+        f"{a['name']}:v{a['version']}" for a in project.mm("artifacts", "list", "--json").check().json()
+    }
+    assert result["candidate"] in stored, "the candidate is not in the project's workspace"
     assert result["decision"] in ("promoted", "kept"), result
     artifact = str(project.config["main"]["model_artifact"])
     trained = _models(first, artifact)

@@ -82,7 +82,9 @@ def test_every_family_builds_its_estimator_with_the_seed() -> None:
 
 def test_unknown_family_or_parameter_is_a_config_error_naming_the_fix() -> None:
     with pytest.raises(
-        ConfigError, match=r"'xgboost'.*known: gradient_boosting, hist_gradient_boosting, random_forest"
+        ConfigError,
+        match=r"'xgboost'.*known: gradient_boosting, hist_gradient_boosting, logistic_regression, "
+        r"random_forest",
     ):
         build_estimator("xgboost", {}, 0)
     with pytest.raises(ConfigError, match=r"modeling\.hist_gradient_boosting: .*max_iterations"):
@@ -224,15 +226,19 @@ def test_a_config_dir_without_the_model_group_uses_the_packaged_one(tmp_path: Pa
     assert config.compose([], config_dir=tmp_path).modeling.random_forest == COURSE_FOREST
 
 
-def test_gradient_boosting_is_scikit_learns_default_estimator_with_native_categories() -> None:
+def test_gradient_boosting_is_scikit_learns_estimator_stopped_on_validation_with_native_categories() -> None:
     """model=gradient_boosting (a new project's default): HistGradientBoosting with its own
-    defaults, the spec's categories as native splits, no target transform of its own."""
+    defaults but early stopping (up to 1000 trees, patience 20; the validation part is the
+    project's, modelmill.features.fitting), the spec's categories as native splits, no target
+    transform of its own."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     train = _train_params(["model=gradient_boosting"])
     assert train["estimator"] == "gradient_boosting" and train["target_transform"] == "none"
     defaults = HistGradientBoostingRegressor().get_params()
-    assert {k: defaults[k] for k in train["gradient_boosting"]} == train["gradient_boosting"]  # type: ignore[attr-defined]
+    chosen = dict(train["gradient_boosting"])  # type: ignore[call-overload]
+    changed = {k: v for k, v in chosen.items() if defaults[k] != v}
+    assert changed == {"max_iter": 1000, "early_stopping": True, "n_iter_no_change": 20}
     categorical = [{"name": "c", "role": "categorical"}, {"name": "x", "role": "numeric"}]
     family = {"estimator": "gradient_boosting", "gradient_boosting": {}}
     pipeline = build_inference_pipeline({"features": categorical, "random_seed": 0, **family})

@@ -80,7 +80,7 @@ def test_commands_default_to_the_project(cars_project: Path) -> None:
 def test_cli_json_and_refusals(tmp_path: Path) -> None:
     data = weather_csv(tmp_path / "seattle-weather.csv")
     out = json.loads(init(str(tmp_path / "w"), "--data", str(data), "--target", "weather", "--json"))
-    assert out["name"] == "seattle-weather" and out["task"] == "multiclass" and out["trainable"] is False
+    assert out["name"] == "seattle-weather" and out["task"] == "multiclass"
     assert out["columns"]["date"]["role"] == "date" and out["sampled"] is False and out["rows_read"] == 1461
     config = yaml.safe_load((tmp_path / "w" / "conf" / "config.yaml").read_text())
     assert config["etl"]["sample"] == str(data)  # outside the project: absolute

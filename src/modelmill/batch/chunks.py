@@ -55,11 +55,21 @@ def finish_chunk(
 ) -> tuple[pa.Table, pa.Table, np.ndarray]:
     """The native half: predictions (``schema``), rejects and the valid rows' indexes."""
     checked, id_col = chunk.checked, schema.names[0]
-    if chunk.inputs is not None:
-        predicted = np.asarray(estimator.run(chunk.inputs), dtype="float64")
-    else:
-        predicted = np.empty(0, dtype="float64")
     ids = pa.array(checked.ids.to_numpy(), type=schema.field(id_col).type, from_pandas=True)
     bad = checked.rejects.column("row").to_numpy() - chunk.first_row
     good = np.setdiff1d(np.arange(chunk.table.num_rows, dtype="int64"), bad, assume_unique=True)
-    return pa.table([ids, pa.array(predicted)], schema=schema), checked.rejects, good
+    return pa.table([ids, *_outputs(chunk, estimator, schema)], schema=schema), checked.rejects, good
+
+
+def _outputs(chunk: PreparedChunk, estimator: Any, schema: pa.Schema) -> list[pa.Array]:
+    """The prediction column(s) of ``schema``: a value, or a label and a probability per class."""
+    classes = len(schema.names) - 2  # id, prediction, then one proba_<class> column per class
+    if classes <= 0:
+        predicted = np.empty(0) if chunk.inputs is None else estimator.run(chunk.inputs)
+        return [pa.array(np.asarray(predicted, dtype="float64"))]
+    if chunk.inputs is None:
+        labels, proba = [], np.empty((0, classes))
+    else:
+        labels, proba = estimator.run_full(chunk.inputs)
+    label_type = schema.field("prediction").type
+    return [pa.array(list(labels), type=label_type), *(pa.array(proba[:, j]) for j in range(classes))]

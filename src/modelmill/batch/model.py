@@ -49,6 +49,7 @@ class LoadedModel:
     identity: str  # model_uuid (or path): a resumed job must use the same model
     columns: list[ColumnSpec]
     estimator: Any = None
+    classes: list[Any] | None = None  # a classifier's labels (MLmodel metadata ``task_classes``)
     files: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     def close(self) -> None:
@@ -89,6 +90,14 @@ def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
     return columns, str(doc.get("model_uuid") or model_dir)
 
 
+def read_classes(model_dir: Path) -> list[Any] | None:
+    """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
+    metadata (``None``: a regression, or a model exported before classification)."""
+    doc = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
+    classes = (doc.get("metadata") or {}).get("task_classes")
+    return list(classes) if isinstance(classes, list) else None
+
+
 def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> LoadedModel:
     """Resolve ``model`` to a local, verified model directory and its signature (does not load
     it yet). A ``models:/`` download lasts until the result is closed."""
@@ -98,10 +107,12 @@ def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> 
     try:
         local = files.enter_context(open_model(model, ws, tracking_uri))
         columns, identity = read_signature(local.path)
+        classes = read_classes(local.path)
     except BaseException:
         files.close()
         raise
-    return LoadedModel(label=local.label, path=local.path, identity=identity, columns=columns, files=files)
+    return LoadedModel(label=local.label, path=local.path, identity=identity, columns=columns,
+                       classes=classes, files=files)  # fmt: skip
 
 
 def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | None = None) -> Any:

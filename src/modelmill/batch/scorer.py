@@ -180,6 +180,16 @@ class Job:
         return malformed_rejects(chunk.malformed, self.id_index, self.delimiter)
 
 
+def output_fields(classes: list[Any] | None) -> list[tuple[str, pa.DataType]]:
+    """``prediction`` (float), or a classifier's label (its classes' type) and one
+    ``proba_<class>`` column per class, in the model's order."""
+    if classes is None:
+        return [("prediction", pa.float64())]
+    ints = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    label = pa.int64() if ints else pa.bool_() if all(isinstance(c, bool) for c in classes) else pa.string()
+    return [("prediction", label), *((f"proba_{c}", pa.float64()) for c in classes)]
+
+
 def prepare(
     input_url: str,
     output_url: str,
@@ -220,7 +230,7 @@ def prepare(
     try:
         wanted = [c.name for c in loaded.columns if c.name in names]
         read_cols = wanted + ([id_col] if id_col is not None and id_col not in wanted else [])
-        schema = pa.schema([(id_col or ROW, _id_type(loaded, id_col)), ("prediction", pa.float64())])
+        schema = pa.schema([(id_col or ROW, _id_type(loaded, id_col)), *output_fields(loaded.classes)])
     except BaseException:
         loaded.close()
         raise

@@ -33,7 +33,6 @@ def init_command(
 ) -> None:
     """Infer the dataset spec of a table and write a project: conf/, README, .gitignore, steps/."""
     from modelmill.projects.scaffold import init_project
-    from modelmill.tasks import SUPPORTED
 
     result = init_project(directory, data, target, name=name, task=task, id_column=id_column, force=force)
     if as_json:
@@ -50,6 +49,3 @@ def init_command(
     spec = Path("conf") / "dataset" / f"{result.name}.yaml"
     typer.echo(f"review {spec} (each column says why), then:")
     typer.echo(f"  cd {directory} && modelmill run")
-    if draft.task not in SUPPORTED:
-        typer.echo(f"note: this version trains {', '.join(SUPPORTED)} models; 'modelmill run' refuses "
-                   f"task {draft.task} until classification lands")  # fmt: skip

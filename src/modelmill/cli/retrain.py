@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, fail, handle_errors, print_json
+from modelmill.cli._project import ConfigDirOption
 
 
 @handle_errors
@@ -15,6 +16,7 @@ def retrain_command(
     batch: str = typer.Argument(None, help="The new batch (CSV or Parquet) to ingest as sample.csv."),
     overrides: list[str] = typer.Argument(None, help="Hydra overrides, e.g. main.tracking=none."),
     workspace: Path = WorkspaceOption,
+    config_dir: Path = ConfigDirOption,
     schedule: bool = typer.Option(
         False, "--schedule", help="Print a cron line and a GitHub Actions workflow that run this job."
     ),
@@ -36,7 +38,7 @@ def retrain_command(
     from modelmill.runner.progress import PlainReporter, default_reporter
 
     reporter = PlainReporter(sys.stderr) if as_json else default_reporter(sys.stderr)
-    result = retrain(batch, overrides or [], workspace=workspace, reporter=reporter)
+    result = retrain(batch, overrides or [], workspace=workspace, config_dir=config_dir, reporter=reporter)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -11,9 +11,13 @@ import typer
 from modelmill.cli._common import JsonOption, handle_errors, print_json
 
 
-def _progress(as_json: bool) -> Any:
+def _progress(as_json: bool, metric: str) -> Any:
+    from modelmill.sweep.ranking import metric_key
+
+    shown = (metric_key(metric), "val_r2")
+
     def on_trial(trial: Any, done: int, total: int) -> None:
-        metric = ", ".join(f"{k}={v:.4g}" for k, v in trial.metrics.items() if k in ("val_mae", "val_r2"))
+        metric = ", ".join(f"{k}={v:.4g}" for k, v in trial.metrics.items() if k in shown)
         state = metric if trial.status == "ok" else f"failed: {_first_line(trial.error)}"
         typer.echo(
             f"[trial {done}/{total}] #{trial.index} {' '.join(trial.overrides_short())} {state}", err=True
@@ -27,7 +31,8 @@ def _print_table(summary: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary.sweep_id}: ranked by {summary.metric} ({summary.direction})")
-    for name in ("rank", "trial", *_short_keys(summary.swept_keys), summary.metric, "test_mae", "steps",
+    test_key = "test_" + summary.metric.removeprefix("val_")  # the same metric on the test split
+    for name in ("rank", "trial", *_short_keys(summary.swept_keys), summary.metric, test_key, "steps",
                  "model / error"):  # fmt: skip
         table.add_column(name, overflow="fold")
     for position, trial in enumerate(summary.trials, start=1):
@@ -37,7 +42,7 @@ def _print_table(summary: Any) -> None:
         values = [trial.params.get(k, "") for k in summary.swept_keys]
         table.add_row(
             str(position) if ok else "-", str(trial.index), *values,
-            _fmt(trial.metrics.get(summary.metric)), _fmt(trial.metrics.get("test_mae")),
+            _fmt(trial.metrics.get(summary.metric)), _fmt(trial.metrics.get(test_key)),
             ran, (trial.model or "") if ok else f"[red]{_first_line(trial.error)}[/red]",
         )  # fmt: skip
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
@@ -74,7 +79,12 @@ def sweep_command(
     ),
     jobs: int = typer.Option(None, "--jobs", "-j", help="Parallel trials (default: the machine's cores)."),
     launcher: str = typer.Option("local", "--launcher", help="local (worker processes) or ray."),
-    metric: str = typer.Option("mae", "--metric", help="Rank by this validation metric (mae -> val_mae)."),
+    metric: str = typer.Option(
+        None,
+        "--metric",
+        help="Rank by this validation metric (mae -> val_mae; default: the project's "
+        "promotion metric: mae for the NYC table, roc_auc for a binary task, log_loss for multiclass).",
+    ),
     direction: str = typer.Option("auto", "--direction", help="auto, minimize or maximize."),
     promote_best: bool = typer.Option(
         False, "--promote-best", help="Send the best trial through the test-set promotion gate."
@@ -100,9 +110,13 @@ def sweep_command(
     from modelmill.sweep import SweepOptions, run_sweep
     from modelmill.sweep.launchers import make_launcher
 
+    if metric is None:
+        from modelmill.cli._project import project
+
+        metric = project(config_dir).metric
     opts = SweepOptions(
         jobs=jobs, launcher=make_launcher(launcher, jobs), metric=metric, direction=direction,
-        promote_best=promote_best, config_dir=config_dir, on_trial=_progress(as_json),
+        promote_best=promote_best, config_dir=config_dir, on_trial=_progress(as_json, metric),
     )  # fmt: skip
     if optuna:
         from modelmill.sweep.bayes import run_optuna

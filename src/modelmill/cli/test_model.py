@@ -86,7 +86,9 @@ def test_command(
     y_true = frame.pop(target)
     with resolver.fetch(resolved) as path:  # verified; a registry download is removed after loading
         checked = load_checked(path, label=resolved.label, runtime="sklearn")
-    metrics = get_task(task).score(y_true, checked.sklearn.predict(frame))
+    kind = get_task(task)
+    values, proba = kind.predict(checked.sklearn, frame)
+    metrics = kind.score(y_true, values, proba, checked.sklearn.classes or ())
     result = {
         "model": resolved.label,
         "data": data_version.ref,

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
+# a classification target with more levels is not a class label: modelmill init infers no
+# classification task for it, and training refuses it (modelmill.tasks.check_labels)
+MAX_CLASSES = 50
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from modelmill.core.errors import UsageError
+from modelmill.core.types import MAX_CLASSES
 from modelmill.datasets.infer import (
     ID_NAME,
     INTEGER_CLASSES,
-    MAX_CLASSES,
     ColumnGuess,
     guess_column,
     present_values,

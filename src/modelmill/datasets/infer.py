@@ -16,7 +16,7 @@ to the column in the generated ``conf/dataset/NAME.yaml``, which is meant to be 
   other whole non-negative numbers ``count``, other numbers ``numeric``.
 
 The target decides the task: a number with many distinct values is ``regression``, two
-classes ``binary``, a few classes ``multiclass`` (see :data:`MAX_CLASSES`).
+classes ``binary``, a few classes ``multiclass`` (see :data:`modelmill.core.types.MAX_CLASSES`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ CATEGORICAL_MAX = 50  # at most this many distinct values: categorical (when val
 CATEGORICAL_SHARE = 0.05  # or at most 255 values, each seen in 20 rows on average
 NATIVE_CATEGORIES = 255  # histogram gradient boosting's native categories
 TEXT_WORDS = 2.0  # words per cell from which repeated-rarely text is a text feature
-MAX_CLASSES = 50  # a text target with more distinct values is not a class label
 INTEGER_CLASSES = 10  # a whole-number target with at most this many values is a class label
 BAD_SHARE = 0.01  # values that do not parse, tolerated in a numeric/date column (cleaning drops them)
 TRUE_WORDS = ("yes", "y", "true", "t")
@@ -88,10 +87,9 @@ def guess_column(name: str, series: pd.Series) -> ColumnGuess:
         guess.entry["nullable"] = True
         missing = rows - len(present)
         guess.reason += f"; {missing:,} missing ({_share(missing / rows)})"
-        impute = {"numeric": "median", "count": "median", "categorical": "most_frequent",
-                  "boolean": "most_frequent"}.get(guess.role)  # fmt: skip
-        if impute:
-            guess.entry["impute"] = impute
+        # No `impute`: the model family decides. Gradient boosting learns where missing values
+        # go (a missing reviews_per_month means "no reviews", which a median would erase);
+        # the other families impute the median. A user who wants one rule writes it.
     elif nullable:
         guess.entry["nullable"] = True
     return guess

@@ -28,11 +28,26 @@ DEFAULT = "random_forest"
 TARGET_TRANSFORMS = ("none", "log1p")
 
 
+# keyword values only a regressor understands; a classifier of the same family drops them
+# (the packaged model files are the NYC regression's: criterion absolute_error, loss squared_error)
+REGRESSION_ONLY = {
+    "criterion": ("squared_error", "absolute_error", "friedman_mse", "poisson"),
+    "loss": ("squared_error", "absolute_error", "gamma", "poisson", "quantile"),
+}
+
+
 def random_forest(params: Mapping[str, Any], seed: int) -> Any:
     """The course's model: ``RandomForestRegressor(**params)``."""
     from sklearn.ensemble import RandomForestRegressor
 
     return RandomForestRegressor(**params, random_state=seed)
+
+
+def random_forest_classifier(params: Mapping[str, Any], seed: int) -> Any:
+    """``RandomForestClassifier(**params)`` (``model=random_forest`` on a classification task)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(**params, random_state=seed)
 
 
 def hist_gradient_boosting(params: Mapping[str, Any], seed: int) -> Any:
@@ -42,22 +57,50 @@ def hist_gradient_boosting(params: Mapping[str, Any], seed: int) -> Any:
     return HistGradientBoostingRegressor(**params, random_state=seed)
 
 
+def hist_gradient_boosting_classifier(params: Mapping[str, Any], seed: int) -> Any:
+    """``HistGradientBoostingClassifier(**params)`` (log loss; one tree per class per round)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(**params, random_state=seed)
+
+
+def logistic_regression(params: Mapping[str, Any], seed: int) -> Any:
+    """Standardised inputs into an L2-regularised ``LogisticRegression(**params)``: the baseline."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline(
+        [("scale", StandardScaler()), ("logistic", LogisticRegression(**params, random_state=seed))]
+    )
+
+
+def _regressor_only(params: Mapping[str, Any], seed: int) -> Any:
+    raise ConfigError("model=logistic_regression is a classifier; for task regression use "
+                      "model=gradient_boosting or model=random_forest")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Family:
-    """A model family: its builder and what its estimator handles natively."""
+    """A model family: its builders (regression, classification) and what they handle natively."""
 
     build: Builder
+    classifier: Builder | None = None  # None: the family cannot classify
     native_missing: bool = False  # learns where NaN goes: numbers need no imputer
     native_categories: bool = False  # ``categorical_features``: splits ordinal codes as sets
 
 
 ESTIMATORS: dict[str, Family] = {
-    "random_forest": Family(random_forest),
+    "random_forest": Family(random_forest, random_forest_classifier),
     # the NYC-tuned boosting (conf/model/hist_gradient_boosting.yaml)
-    "hist_gradient_boosting": Family(hist_gradient_boosting, native_missing=True, native_categories=True),
-    # a new project's default: scikit-learn's defaults, seeded (conf/model/gradient_boosting.yaml)
-    "gradient_boosting": Family(hist_gradient_boosting, native_missing=True, native_categories=True),
-}
+    "hist_gradient_boosting": Family(hist_gradient_boosting, hist_gradient_boosting_classifier,
+                                     native_missing=True, native_categories=True),
+    # a new project's default (conf/model/gradient_boosting.yaml)
+    "gradient_boosting": Family(hist_gradient_boosting, hist_gradient_boosting_classifier,
+                                native_missing=True, native_categories=True),
+    # classification baseline (conf/model/logistic_regression.yaml)
+    "logistic_regression": Family(_regressor_only, logistic_regression),
+}  # fmt: skip
 
 
 def known() -> str:
@@ -76,17 +119,37 @@ def family(name: str) -> Family:
         ) from None
 
 
-def build_estimator(name: str, params: Mapping[str, Any], seed: int, categorical: Sequence[int] = ()) -> Any:
+def build_estimator(
+    name: str,
+    params: Mapping[str, Any],
+    seed: int,
+    categorical: Sequence[int] = (),
+    *,
+    classifier: bool = False,
+    class_weight: str | None = None,
+) -> Any:
     """An unfitted estimator of family ``name``; a misspelled parameter is a :class:`ConfigError`.
 
     ``categorical``: the matrix columns holding category codes, for a family with native
-    categorical splits (ignored by the others, which never get codes to split on as sets)."""
+    categorical splits (ignored by the others, which never get codes to split on as sets).
+    ``classifier``: the family's classifier (a task ``binary``/``multiclass``), given
+    ``class_weight`` (``balanced`` or None) and without the regression-only keyword values."""
     chosen = family(name)
     kwargs = dict(params)
     if categorical and chosen.native_categories:
         kwargs["categorical_features"] = list(categorical)
+    build = chosen.build
+    if classifier:
+        if chosen.classifier is None:
+            raise ConfigError(f"model={name} cannot classify; use model=gradient_boosting")
+        build = chosen.classifier
+        kwargs = {k: v for k, v in kwargs.items() if v not in REGRESSION_ONLY.get(k, ())}
+        if class_weight is not None:
+            kwargs["class_weight"] = class_weight
+    elif class_weight is not None:
+        raise ConfigError("modeling.class_weight applies to classification tasks only; remove it")
     try:
-        return chosen.build(kwargs, int(seed))
+        return build(kwargs, int(seed))
     except TypeError as exc:  # an unexpected keyword argument
         raise ConfigError(
             f"modeling.{name}: {exc}; fix or remove that key (conf/model/{name}.yaml)"
@@ -113,9 +176,20 @@ def with_target_transform(estimator: Any, transform: str) -> Any:
 
 
 def fitted_estimator(pipeline: Any) -> Any:
-    """The family's fitted estimator at the end of ``pipeline`` (unwrapping a target transform)."""
+    """The family's fitted estimator at the end of ``pipeline``, unwrapping a target transform,
+    a decision threshold and a calibration (:mod:`modelmill.features.decision`)."""
     final = pipeline[-1]
-    return getattr(final, "regressor_", final)
+    final = getattr(final, "regressor_", final)
+    while True:
+        kind = type(final).__name__
+        if kind == "FixedThresholdClassifier":
+            final = final.estimator_
+        elif kind == "FrozenEstimator":
+            final = final.estimator
+        elif kind == "CalibratedClassifierCV":
+            final = final.calibrated_classifiers_[0].estimator
+        else:
+            return final
 
 
 def check_modeling(modeling: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from modelmill.core.errors import ModelmillError
+from modelmill.features import onnx_classifier as classifiers
 from modelmill.features.tokens import compiled_pattern, token_ids
 from modelmill.features.transformers import (
     AsBoolean,
@@ -296,6 +297,7 @@ def _text_vectorizer(transformer: Any) -> Any:
 def _prepare(pipeline: Any, inputs: list[OnnxInput]) -> tuple[Any, str]:
     """A converter-friendly deep copy of ``pipeline[1:]`` and the target transform (``none``/``log1p``).
 
+    A classifier's wrappers are taken off (:func:`~modelmill.features.onnx_classifier.unwrapped`).
     Imputers that read ``string`` inputs directly (pipelines exported before :class:`CategoryText`)
     learn with ``missing_values=NaN``; in the graph a missing string is ``""`` (see :func:`feeds`),
     which is what skl2onnx's string imputer needs."""
@@ -313,6 +315,12 @@ def _prepare(pipeline: Any, inputs: list[OnnxInput]) -> tuple[Any, str]:
             if isinstance(part, SimpleImputer):
                 part.missing_values = ""
     final = core.steps[-1][1]
+    if classifiers.is_classifier(final):
+        try:
+            core.steps[-1] = (core.steps[-1][0], classifiers.convertible(final))
+        except NotImplementedError as exc:
+            raise OnnxConversionError(str(exc)) from None
+        return core, "none"
     if not isinstance(final, TransformedTargetRegressor):
         return core, "none"
     if final.func is not np.log1p or final.inverse_func is not np.expm1:
@@ -324,10 +332,18 @@ def _prepare(pipeline: Any, inputs: list[OnnxInput]) -> tuple[Any, str]:
 def to_onnx(pipeline: Any) -> tuple[bytes, list[OnnxInput]]:
     """The serialized ONNX model of a fitted modelmill inference pipeline, and its inputs.
 
+    A regressor's graph outputs the predictions ``[N, 1]``; a classifier's ``label`` and
+    ``probabilities`` ``[N, n_classes]`` (no ZipMap; :mod:`~modelmill.features.onnx_classifier`).
+
     Raises :class:`OnnxConversionError` (with the reason) when a part cannot be converted
     or the ``onnx`` extra is not installed."""
     inputs = graph_inputs(pipeline)
     core, target = _prepare(pipeline, inputs)
+    if classifiers.is_classifier(core.steps[-1][1]):
+        model = convert(core, inputs, classifiers.no_zipmap(core.steps[-1][1]))
+        if problem := classifiers.output_problem(model):
+            raise OnnxConversionError(problem)
+        return model.SerializeToString(), inputs
     model = convert(core, inputs)
     if target == "log1p":
         from modelmill.features import onnx_converters
@@ -336,9 +352,10 @@ def to_onnx(pipeline: Any) -> tuple[bytes, list[OnnxInput]]:
     return model.SerializeToString(), inputs
 
 
-def convert(steps: Any, inputs: list[OnnxInput]) -> Any:
+def convert(steps: Any, inputs: list[OnnxInput], options: Mapping[Any, Any] | None = None) -> Any:
     """The ONNX ``ModelProto`` of fitted ``steps`` (a pipeline without :class:`EnsureColumns`,
-    see :func:`_prepare`) reading the graph inputs ``inputs``."""
+    see :func:`_prepare`) reading the graph inputs ``inputs`` (``options``: more skl2onnx
+    options, e.g. :func:`~modelmill.features.onnx_classifier.no_zipmap`)."""
     try:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import (
@@ -362,12 +379,13 @@ def convert(steps: Any, inputs: list[OnnxInput]) -> Any:
         with onnx_converters.conversion_fixes():
             model = convert_sklearn(
                 steps, initial_types=initial, target_opset=TARGET_OPSET,
-                options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}},
+                options={TfidfVectorizer: {"locale": "C.UTF-8", "separators": [" "]}, **(options or {})},
             )  # fmt: skip
     except Exception as exc:  # skl2onnx raises many types for "no converter"/"unsupported option"
         raise OnnxConversionError(
             f"skl2onnx could not convert the pipeline: {type(exc).__name__}: {exc}"
         ) from None
+    onnx_converters.restore_input_names(model, [spec.name for spec in inputs])
     onnx_converters.bypass_column_extraction(model, [spec.name for spec in inputs if spec.kind == "tokens"])
     _drop_unused_initializers(model)
     return model

@@ -11,9 +11,10 @@ Each converter reproduces the transformer's ``transform`` on the encoded graph i
   which is what ``(reference - date).dt.days`` gives in pandas.
 
 Three skl2onnx converters are also corrected for the duration of a conversion
-(:func:`conversion_fixes`): HistGradientBoosting trees (and their categorical splits, which
-skl2onnx 1.20 writes as numeric thresholds: :func:`_hgb_convert` writes them as chains of
-equality tests, which onnxruntime runs as set membership), and ``TfidfVectorizer``'s weighting,
+(:func:`conversion_fixes`): HistGradientBoosting trees, regressors and classifiers (and their
+categorical splits, which skl2onnx 1.20 writes as numeric thresholds:
+:mod:`modelmill.features.onnx_trees` writes them as chains of equality tests, which onnxruntime
+runs as set membership), and ``TfidfVectorizer``'s weighting,
 which skl2onnx computes in float32 where scikit-learn computes in float64; a 1-ulp difference
 sends a row down the other branch of a tree whose threshold lies between two such values.
 
@@ -44,7 +45,6 @@ from modelmill.features.transformers import (
 _EPOCH = np.datetime64("1970-01-01", "D")
 _registered = False
 _ORIGINAL_TFIDF: Any = None  # skl2onnx's TfidfVectorizer converter, during conversion_fixes()
-_ORIGINAL_HGB: Any = None  # skl2onnx's HistGradientBoostingRegressor converter, likewise
 
 
 def epoch_days(iso_date: str) -> float:
@@ -179,52 +179,31 @@ def _node_adder(scope: Any, container: Any) -> Any:
     return node
 
 
-TFIDF, HGB = "SklearnTfidfVectorizer", "SklearnHistGradientBoostingRegressor"
+TFIDF = "SklearnTfidfVectorizer"
 
 
 @contextmanager
 def conversion_fixes() -> Iterator[None]:
-    """skl2onnx's HistGradientBoosting and TfidfVectorizer converters, corrected while converting
-    (restored afterwards: other conversions in the process see skl2onnx as installed)."""
+    """skl2onnx's HistGradientBoosting (:mod:`modelmill.features.onnx_trees`) and TfidfVectorizer
+    converters, corrected while converting (restored afterwards: other conversions in the
+    process see skl2onnx as installed)."""
     from skl2onnx.common._registration import RegisteredConverter, _converter_pool
 
-    global _ORIGINAL_TFIDF, _ORIGINAL_HGB
-    originals = {alias: _converter_pool[alias] for alias in (TFIDF, HGB)}
-    _ORIGINAL_TFIDF, _ORIGINAL_HGB = originals[TFIDF], originals[HGB]
-    _converter_pool[TFIDF] = RegisteredConverter(_tfidf_convert, originals[TFIDF].get_allowed_options())
-    _converter_pool[HGB] = RegisteredConverter(_hgb_convert, originals[HGB].get_allowed_options())
+    from modelmill.features import onnx_trees
+
+    global _ORIGINAL_TFIDF
+    replaced = {TFIDF: _tfidf_convert, onnx_trees.HGB_REGRESSOR: onnx_trees.hgb_regressor_convert,
+                onnx_trees.HGB_CLASSIFIER: onnx_trees.hgb_classifier_convert}  # fmt: skip
+    originals = {alias: _converter_pool[alias] for alias in replaced}
+    _ORIGINAL_TFIDF = originals[TFIDF]
+    onnx_trees.ORIGINALS.update(originals)
+    for alias, converter in replaced.items():
+        _converter_pool[alias] = RegisteredConverter(converter, originals[alias].get_allowed_options())
     try:
-        with hist_gradient_boosting_fixes():
+        with onnx_trees.hist_gradient_boosting_fixes():
             yield
     finally:
         _converter_pool.update(originals)
-
-
-@contextmanager
-def hist_gradient_boosting_fixes() -> Iterator[None]:
-    """Two fixes to skl2onnx 1.20's HistGradientBoosting trees, for the duration of a conversion:
-    ``missing_go_to_left`` (a NumPy bool with scikit-learn >= 1.6) goes into an ONNX ``ints``
-    attribute, which protobuf refuses: cast to ``int``; and float64 thresholds were rounded to
-    the nearest float32, which sends features just above a threshold down the wrong branch:
-    round them down instead, as skl2onnx does for forests."""
-    from skl2onnx.common import tree_ensemble
-
-    original = tree_ensemble.add_node
-
-    def add_node(*args: Any, **kwargs: Any) -> Any:
-        if "nodes_missing_value_tracks_true" in kwargs:  # only HistGradientBoosting passes it
-            kwargs["nodes_missing_value_tracks_true"] = int(kwargs["nodes_missing_value_tracks_true"])
-            if kwargs.get("dtype") == np.float32:
-                # the largest float32 threshold t' with (x <= t) == (x <= t') for every float32 x,
-                # as skl2onnx already does for forests (features are float32: AsFloat32)
-                kwargs["adjust_threshold_for_sklearn"] = True
-        return original(*args, **kwargs)
-
-    tree_ensemble.add_node = add_node
-    try:
-        yield
-    finally:
-        tree_ensemble.add_node = original
 
 
 def _float_shape(operator: Any) -> None:
@@ -267,6 +246,20 @@ def append_expm1(model: Any) -> None:
     graph.node.extend([helper.make_node("Exp", [raw], [exp]), helper.make_node("Sub", [exp, one], [final])])
 
 
+def restore_input_names(model: Any, names: list[str]) -> None:
+    """Name the graph's inputs after their columns again: skl2onnx renames an input whose
+    column name is not an identifier (``od280/od315`` -> ``od280_od315``), and the feeds are
+    keyed by column name. ONNX allows any string as a value name."""
+    graph = model.graph
+    for graph_input, name in zip(graph.input, names, strict=True):
+        old = graph_input.name
+        if old == name:
+            continue
+        graph_input.name = name
+        for node in graph.node:
+            node.input[:] = [name if value == old else value for value in node.input]
+
+
 def bypass_column_extraction(model: Any, inputs: list[str]) -> None:
     """Feed ``inputs`` whole to their consumers: skl2onnx's ``ColumnTransformer`` takes column 0
     of every named input (``ArrayFeatureExtractor``), but a token-index input is ``[N, L]``."""
@@ -276,136 +269,3 @@ def bypass_column_extraction(model: Any, inputs: list[str]) -> None:
         for other in graph.node:
             other.input[:] = [source if name == extracted else name for name in other.input]
         graph.node.remove(node)
-
-
-# ------------------------------------------------------------ HistGradientBoosting, categorical
-def _hgb_convert(scope: Any, operator: Any, container: Any) -> None:
-    """skl2onnx's converter for numeric-only models; :func:`_hgb_categorical` otherwise."""
-    op = operator.raw_operator
-    categorical = getattr(op, "is_categorical_", None)
-    if categorical is None or not np.any(categorical):
-        return _ORIGINAL_HGB(scope, operator, container)
-    return _hgb_categorical(scope, operator, container)
-
-
-def _hgb_categorical(scope: Any, operator: Any, container: Any) -> None:
-    """A ``TreeEnsembleRegressor`` of a HistGradientBoosting model with categorical splits.
-
-    scikit-learn (>= 1.4) encodes the categorical columns itself before fitting (its own
-    ``OrdinalEncoder``: sorted raw values -> codes, unknown -> NaN) and moves them first, so
-    the trees' feature indexes and category codes are mapped back to the raw input here.
-    Numeric splits are ``x <= t`` with ``t`` the largest float32 that keeps scikit-learn's
-    float64 comparison (features are float32: ``AsFloat32``). A categorical split sends a raw
-    value left when its code is in the split's left set, and unknown values and NaN in the
-    missing-value direction. ONNX ML (opset 3) has no set test, so a split becomes a chain of
-    ``x == v`` nodes sharing one target subtree (onnxruntime merges such chains into one
-    set-membership test): over the left values when missing values go right, over the right
-    values otherwise, so that every value outside the chain takes the missing-value side."""
-    from skl2onnx.common.tree_ensemble import sklearn_threshold
-
-    op = operator.raw_operator
-    if op.n_trees_per_iteration_ != 1:
-        raise NotImplementedError("categorical HistGradientBoosting with several trees per iteration")
-    encoder = op._preprocessor.named_transformers_["encoder"]
-    categorical = np.flatnonzero(op.is_categorical_)
-    columns = np.concatenate([categorical, np.flatnonzero(~np.asarray(op.is_categorical_))])
-    known = {
-        position: np.asarray([v for v in values if not _is_nan(v)], dtype=np.float64)
-        for position, values in enumerate(encoder.categories_)
-    }
-    attrs: dict[str, list[Any]] = {k: [] for k in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
-        "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
-        "target_treeids", "target_nodeids", "target_ids", "target_weights")}  # fmt: skip
-    for tree_id, (predictor,) in enumerate(op._predictors):
-        _TreeWriter(attrs, tree_id, predictor, columns, known, sklearn_threshold).write_tree()
-    n_nodes = len(attrs["nodes_nodeids"])
-    container.add_node(
-        "TreeEnsembleRegressor", operator.input_full_names, operator.outputs[0].full_name,
-        op_domain="ai.onnx.ml", op_version=1, name=scope.get_unique_operator_name("TreeEnsembleRegressor"),
-        n_targets=1, aggregate_function="SUM", post_transform="NONE",
-        base_values=np.asarray(op._baseline_prediction, dtype=np.float32).ravel(),
-        nodes_hitrates=np.ones(n_nodes, dtype=np.float32),
-        **{k: np.asarray(v, dtype=np.float32) if k in ("nodes_values", "target_weights") else v
-           for k, v in attrs.items()},
-    )  # fmt: skip
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float | np.floating) and bool(np.isnan(value))
-
-
-class _TreeWriter:
-    """Appends one scikit-learn HistGradientBoosting tree to the ``TreeEnsembleRegressor`` attributes."""
-
-    def __init__(
-        self, attrs: dict[str, list[Any]], tree_id: int, predictor: Any, columns: np.ndarray,
-        known: dict[int, np.ndarray], threshold: Any,
-    ) -> None:  # fmt: skip
-        self.attrs, self.tree_id, self.nodes = attrs, tree_id, predictor.nodes
-        self.bitsets = predictor.raw_left_cat_bitsets
-        self.columns, self.known, self.threshold = columns, known, threshold
-        self.next_id = 0
-        self.rows: dict[int, tuple[int, str, float, int, int, int]] = {}
-
-    def write_tree(self) -> None:
-        """Write the whole tree, its nodes in id order (onnxruntime takes a tree's first node as its root)."""
-        self.write(0)
-        a = self.attrs
-        for node_id in sorted(self.rows):
-            feature, mode, value, true, false, missing_true = self.rows[node_id]
-            a["nodes_treeids"].append(self.tree_id)
-            a["nodes_nodeids"].append(node_id)
-            a["nodes_featureids"].append(feature)
-            a["nodes_modes"].append(mode)
-            a["nodes_values"].append(value)
-            a["nodes_truenodeids"].append(true)
-            a["nodes_falsenodeids"].append(false)
-            a["nodes_missing_value_tracks_true"].append(missing_true)
-
-    def _new(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    def _node(self, node_id: int, feature: int, mode: str, value: float, true: int, false: int,
-              missing_true: int) -> None:  # fmt: skip
-        self.rows[node_id] = (feature, mode, value, true, false, missing_true)
-
-    def _left_codes(self, node: Any) -> set[int]:
-        words = self.bitsets[int(node["bitset_idx"])]
-        return {c for c in range(32 * len(words)) if (int(words[c // 32]) >> (c % 32)) & 1}
-
-    def write(self, index: int) -> int:
-        """Write node ``index`` and its subtree (pre-order ids: a tree's root is 0); its id."""
-        node = self.nodes[index]
-        own = self._new()
-        if node["is_leaf"]:
-            self._node(own, 0, "LEAF", 0.0, 0, 0, 0)
-            a = self.attrs
-            a["target_treeids"].append(self.tree_id)
-            a["target_nodeids"].append(own)
-            a["target_ids"].append(0)
-            a["target_weights"].append(float(node["value"]))
-            return own
-        position = int(node["feature_idx"])
-        feature, missing_left = int(self.columns[position]), bool(node["missing_go_to_left"])
-        if not node["is_categorical"]:
-            threshold = float(self.threshold(float(node["num_threshold"]), np.float32, "BRANCH_LEQ"))
-            left, right = self.write(int(node["left"])), self.write(int(node["right"]))
-            self._node(own, feature, "BRANCH_LEQ", threshold, left, right, int(missing_left))
-            return own
-        values = self.known[position]
-        codes = self._left_codes(node)
-        left_values = [float(v) for c, v in enumerate(values) if c in codes]
-        right_values = [float(v) for c, v in enumerate(values) if c not in codes]
-        tested = right_values if missing_left else left_values
-        chain = [own] + [self._new() for _ in tested[1:]]
-        left, right = self.write(int(node["left"])), self.write(int(node["right"]))
-        hit, miss = (right, left) if missing_left else (left, right)
-        if not tested:  # every known value goes the missing-value way
-            self._node(own, feature, "BRANCH_LEQ", float("inf"), miss, miss, 1)
-            return own
-        for i, (node_id, value) in enumerate(zip(chain, tested, strict=True)):
-            false = chain[i + 1] if i + 1 < len(chain) else miss
-            self._node(node_id, feature, "BRANCH_EQ", value, hit, false, 0)
-        return own

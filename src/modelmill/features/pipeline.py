@@ -240,7 +240,8 @@ def build_inference_pipeline(params: Mapping[str, Any]) -> Any:
 
     ``params``: the spec's ``features`` (``DatasetSpec.features_params()``), ``random_seed``,
     ``estimator`` (default ``random_forest``), the family's keyword arguments under its name
-    and ``target_transform`` (default ``none``: else a ``TransformedTargetRegressor``).
+    and ``target_transform`` (default ``none``: else a ``TransformedTargetRegressor``); with
+    ``task`` ``binary``/``multiclass``, the family's classifier, given ``class_weight``.
     """
     from sklearn.pipeline import Pipeline
 
@@ -251,7 +252,9 @@ def build_inference_pipeline(params: Mapping[str, Any]) -> Any:
     kwargs = dict(params[name] or {})
     max_categories = int(kwargs.get("max_bins", MAX_NATIVE_CATEGORIES + 1)) - 1
     preprocessor, categorical = build_preprocessor(input_features(params), chosen, max_categories)
-    model = build_estimator(name, kwargs, int(params["random_seed"]), categorical)
+    classifier = str(params.get("task", "regression")) != "regression"
+    model = build_estimator(name, kwargs, int(params["random_seed"]), categorical, classifier=classifier,
+                            class_weight=params.get("class_weight"))  # fmt: skip
     return Pipeline(
         [
             ("columns", EnsureColumns()),

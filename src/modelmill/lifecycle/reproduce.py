@@ -113,7 +113,10 @@ def _predict(model_dir: Any, features: Any) -> Any:
     model = load_sklearn(model_dir)
     if hasattr(model, "get_params"):
         model.set_params(**{k: 1 for k in model.get_params(deep=True) if k.split("__")[-1] == "n_jobs"})
-    return np.asarray(model.predict(as_model_input(features)), dtype=float)
+    rows = as_model_input(features)
+    if hasattr(model, "predict_proba") and hasattr(model, "classes_"):  # a classifier: its probabilities
+        return np.asarray(model.predict_proba(rows), dtype=float)
+    return np.asarray(model.predict(rows), dtype=float)
 
 
 def _target(cfg: Any) -> str | None:

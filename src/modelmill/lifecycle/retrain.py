@@ -171,9 +171,13 @@ def retrain(
     overrides: Sequence[str] = (),
     *,
     workspace: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
     reporter: Any = None,
 ) -> RetrainResult:
     """Ingest ``batch`` as the next ``sample.csv``, run the whole pipeline and report the gate's decision.
+
+    ``config_dir``: the project's Hydra config folder (default: the ``conf/`` found from the
+    current folder, else the packaged NYC config), as ``modelmill run --config-dir``.
 
     Raises :class:`UsageError` for a missing batch or a partial step selection, and
     :class:`RetrainFailed` when a step other than data_check fails.
@@ -189,9 +193,9 @@ def retrain(
         raise UsageError(f"retrain sets etl.sample and runs every step; remove {', '.join(clashing)}")
     extra = [f"main.workspace={Path(workspace).absolute()}"] if workspace is not None else []
     full = [*overrides, *extra, f"etl.sample={path.absolute()}"]
-    cfg = config_mod.compose(full)
+    cfg = config_mod.compose(full, config_dir=config_dir)
     pipeline = load_pipeline(cfg)
     promotion_output(pipeline)  # a pipeline without a promote step fails now, before it runs
     ws = open_workspace(cfg.main.workspace)  # the one the run will use
-    summary = run(full, reporter=reporter)
+    summary = run(full, config_dir=config_dir, reporter=reporter)
     return interpret(summary, ws.store, pipeline)

@@ -6,6 +6,7 @@ MLflow (a run named ``monitor`` in ``main.experiment_name``, like ``modelmill ed
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,10 @@ import pandas as pd
 from modelmill.core.errors import ConfigError, UsageError
 from modelmill.monitor.html import drift_page
 from modelmill.monitor.inputs import MonitoredModel, baseline, read_batch, resolve_model
+from modelmill.monitor.outputs import PREDICTION, TIME_COLUMNS, ModelOutputs, outputs_for  # noqa: F401
 from modelmill.monitor.quality import Quality, Truth, model_quality, read_actuals
 from modelmill.reports.layout import Report
 from modelmill.validation.drift import DriftReport, Thresholds, compare, missing_columns
-
-PREDICTION = "prediction"
-TIME_COLUMNS = ("timestamp",)
 
 
 @dataclass
@@ -64,18 +63,25 @@ def truth_of(defaults: Any) -> Truth:
     return Truth(defaults.task.kind, defaults.target or "actual", defaults.id_column, defaults.metric)
 
 
+def model_outputs(batch: pd.DataFrame, model: MonitoredModel, target: str | None = None) -> ModelOutputs:
+    """The batch's ``prediction`` (and a classifier's ``proba_<class>``) columns when it has them
+    (a request log, a scored file), else the model's outputs (on the batch without its
+    ``target`` column, when it has one)."""
+
+    def load() -> Any:
+        from modelmill.registry.predictor import load_predictor
+
+        return load_predictor(model.path)
+
+    return outputs_for(batch, model.reference, load, target)
+
+
 def predictions_for(
     batch: pd.DataFrame, model: MonitoredModel, target: str | None = None
 ) -> tuple[np.ndarray, str]:
-    """The batch's ``prediction`` column when it has one (a request log), else the model's
-    (on the batch without its ``target`` column, when it has one)."""
-    if PREDICTION in batch.columns:
-        return pd.to_numeric(batch[PREDICTION], errors="coerce").to_numpy(dtype=float), "input column"
-    from modelmill.registry.predictor import load_predictor
-
-    predictor = load_predictor(model.path)
-    features = batch.drop(columns=[c for c in (target, *TIME_COLUMNS) if c and c in batch.columns])
-    return np.asarray(predictor.predict(features), dtype=float), f"model ({predictor.runtime})"
+    """The values (a classifier's labels) of :func:`model_outputs` and where they came from."""
+    outputs = model_outputs(batch, model, target)
+    return outputs.values, outputs.origin
 
 
 def run_monitor(
@@ -103,20 +109,28 @@ def _monitor(
     absent = missing_columns(model.reference, batch)
     if absent:
         raise UsageError(f"input {source} lacks columns the model's reference has: {', '.join(absent)}")
-    predictions, origin = predictions_for(batch, model, truth.target)
-    drift = compare(model.reference, batch, predictions, limits)
+    outputs = model_outputs(batch, model, truth.target)
+    predictions, origin, probabilities = outputs.values, outputs.origin, outputs.probabilities
+    drift = compare(model.reference, batch, predictions, limits, probabilities)
     quality = None
     if actuals is not None:
         if time_col is None:
             time_col = next((c for c in TIME_COLUMNS if c in batch.columns), None)
         known = read_actuals(actuals, truth)
         quality = model_quality(
-            batch, predictions, known, baseline(model, ws, truth.headline), truth, time_col
-        )
+            batch, predictions, known, lambda metric: baseline(model, ws, metric), truth, time_col,
+            proba=outputs.proba, classes=outputs.classes,
+        )  # fmt: skip
     where = model.store_ref or (model.label if model.downloaded else str(model.path))
     context = {"model": model.label, "model path": where, "input": source, "predictions": origin}
-    page = drift_page(drift, model.reference, batch, predictions, context, quality)
+    page = drift_page(drift, model.reference, batch, predictions, context, quality, probabilities)
     return MonitorResult(model, source, drift, page, origin, quality)
+
+
+def _metric_name(name: str) -> str:
+    """``name`` with the characters MLflow refuses in a metric name (a class label's ``<``,
+    ``>``, ``=``, ...) as ``_``."""
+    return re.sub(r"[^\w./\- :]", "_", name)
 
 
 def log_mlflow(
@@ -143,7 +157,7 @@ def log_mlflow(
         run_id = group.start("monitor", {"input": result.source, "model": result.model.label}, tags)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (modelmill monitor: pass --no-tracking to skip MLflow)") from None
-    metrics = {f"psi_{f.feature}": f.psi for f in result.drift.features if f.psi is not None}
+    metrics = {_metric_name(f"psi_{f.feature}"): f.psi for f in result.drift.features if f.psi is not None}
     metrics |= {
         "n_rows": result.drift.n_rows,
         "n_drift": sum(f.verdict == "drift" for f in result.drift.features),

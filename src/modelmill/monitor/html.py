@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 from modelmill.monitor.quality import Quality
 from modelmill.reports import bar_chart, compare_histograms
 from modelmill.reports.layout import Report, card, definition_list, page, scroll, section, table
-from modelmill.validation.drift import DriftReport
+from modelmill.validation.drift import DriftReport, output_series, output_summary
 from modelmill.validation.drift_tests import category_counts, numeric_shares, numeric_values
 
 BADGE = {"ok": "pass", "warn": "warn", "drift": "fail"}
@@ -53,6 +54,19 @@ def _chart(name: str, summary: dict[str, Any], values: pd.Series) -> str:
     )
 
 
+def _quality_section(quality: Quality) -> str:
+    shown = ("metric", "value", "baseline", "baseline_source", "ratio_to_baseline", "n_matched",
+             "n_actuals",
+             "time_col")  # fmt: skip
+    items = quality.to_dict()
+    summary_items = {k: items[k] for k in shown} | {f"{k} (all rows)": v for k, v in quality.metrics.items()}
+    columns = ["week", "n", quality.metric]  # a classifier's periods have every metric
+    columns += [k for k in quality.metrics if k != quality.metric and any(k in p for p in quality.periods)]
+    return section(
+        "Model quality (actuals)", definition_list(summary_items) + table(quality.periods, columns)
+    )
+
+
 def drift_page(
     report: DriftReport,
     reference: dict[str, Any],
@@ -60,8 +74,12 @@ def drift_page(
     predictions: np.ndarray | None,
     context: dict[str, Any],
     quality: Quality | None = None,
+    probabilities: Mapping[str, Any] | None = None,
 ) -> Report:
-    """The whole page; ``context`` (model, input, ...) is shown as a definition list."""
+    """The whole page; ``context`` (model, input, ...) is shown as a definition list.
+
+    ``predictions``: a regressor's values or a classifier's labels (shown as the label
+    distribution); ``probabilities``: a classifier's ``proba_<class>`` -> values (histograms)."""
     rows = []
     for f in report.features:
         row = {c: getattr(f, c) for c in COLUMNS}
@@ -72,9 +90,10 @@ def drift_page(
     )
     body += section("Features", scroll(table(rows, [*COLUMNS, "reasons"])))
     cards = []
+    outputs = output_series(reference, predictions, probabilities)
     for f in report.features:
-        if f.feature == "prediction":
-            summary, values = reference["prediction"], pd.Series(predictions)
+        if f.feature in outputs:
+            summary, values = output_summary(reference, f.feature), outputs[f.feature]
         else:
             summary, values = reference["features"][f.feature], batch[f.feature]
         chart = _chart(f.feature, summary, values)
@@ -82,17 +101,7 @@ def drift_page(
             cards.append(card(f"{f.feature} ({f.verdict})", chart))
     body += section("Reference vs batch", f'<div class="grid">{"".join(cards)}</div>')
     if quality is not None:
-        shown = ("metric", "value", "baseline", "baseline_source", "ratio_to_baseline", "n_matched",
-                 "n_actuals",
-                 "time_col")  # fmt: skip
-        items = quality.to_dict()
-        summary_items = {k: items[k] for k in shown} | {
-            f"{k} (all rows)": v for k, v in quality.metrics.items()
-        }
-        body += section(
-            "Model quality (actuals)",
-            definition_list(summary_items) + table(quality.periods, ["week", "n", quality.metric]),
-        )
+        body += _quality_section(quality)
     body += section("Thresholds", definition_list(dict(report.to_dict()["thresholds"])))
     warnings = tuple(
         f"{f.feature}: {f.verdict} ({'; '.join(f.reasons)})" for f in report.features if f.reasons

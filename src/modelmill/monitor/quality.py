@@ -8,11 +8,18 @@ task's (:mod:`modelmill.tasks`: MAE, RMSE, R² and median AE for regression), th
 one (``metric``, the promotion metric) is compared with the model's own test score, and given
 per week of ``time_col`` (``timestamp`` of the service's request log, or e.g. a date column);
 without one the batch is a single period.
+
+A classifier's actuals are labels, matched with the predicted ones as the user's labels
+(:mod:`modelmill.monitor.labels`); with the class probabilities (``proba_<class>`` columns,
+or the model's) the metrics needing them are given too (ROC AUC, log loss, ...), and a
+headline metric needing them is kept; without, the headline is the first metric that does
+not. A week of one class has no ROC AUC: that figure is absent, never an error.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from modelmill.core.errors import UsageError
+from modelmill.monitor.labels import as_actual_kind, class_list, classification_scores
 from modelmill.tasks import Task, get_task
 
 ACTUAL = "actual"
@@ -41,10 +49,15 @@ class Truth:
 
     @property
     def headline(self) -> str:
-        """The metric compared with the baseline (one that needs no class probabilities)."""
+        """The metric compared with the baseline when no class probabilities are known."""
+        return self.headline_for(proba=False)
+
+    def headline_for(self, proba: bool) -> str:
+        """The metric compared with the baseline: the configured one (default: the task's), or,
+        when it needs class probabilities and ``proba`` is false, the first one that does not."""
         task = self.kind
         wanted = self.metric or task.default_metric
-        if not task.metric(wanted).needs_proba:
+        if proba or not task.metric(wanted).needs_proba:
             return wanted
         return next(m.name for m in task.metrics if not m.needs_proba)
 
@@ -130,29 +143,71 @@ def _score(truth: Truth, frame: pd.DataFrame) -> dict[str, float]:
     return {k: round(v, 6) for k, v in truth.kind.score(frame["actual"], frame["prediction"]).items()}
 
 
+Baseline = tuple[float | None, str]
+
+
+def _classifier_frame(scored: pd.DataFrame, proba: np.ndarray | None) -> tuple[pd.DataFrame, list[str]]:
+    """``scored`` with a classifier's probabilities as columns ``__proba_<j>`` (carried through the join)."""
+    if proba is None:
+        return scored, []
+    names = [f"__proba_{j}" for j in range(proba.shape[1])]
+    return scored.assign(**{n: proba[:, j] for j, n in enumerate(names)}), names
+
+
+def _classifier_scores(
+    truth: Truth, frame: pd.DataFrame, columns: list[str], classes: list[Any]
+) -> dict[str, float]:
+    proba = frame[columns].to_numpy(dtype=float) if columns else None
+    return classification_scores(truth.kind, frame["actual"], frame["prediction"].to_numpy(), proba, classes)
+
+
 def model_quality(
     batch: pd.DataFrame,
     predictions: np.ndarray,
     actuals: pd.DataFrame,
-    baseline: tuple[float | None, str],
+    baseline: Baseline | Callable[[str], Baseline],
     truth: Truth,
     time_col: str | None = None,
+    *,
+    proba: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> Quality:
-    """The task's metrics overall, and the headline one per week of ``time_col``, over the rows
-    of ``batch`` that have an actual."""
+    """The task's metrics overall, and per week of ``time_col``, over the rows of ``batch`` that
+    have an actual (a regressor's headline metric per week; a classifier's every metric).
+
+    A classifier's ``predictions`` are labels; ``proba`` (``(n, n_classes)`` in ``classes``
+    order) gives the metrics needing probabilities, and makes the configured headline one
+    of them when it is. ``baseline``: the model's own score and its source, or a function of
+    the headline metric's name returning them."""
     if time_col is not None and time_col not in batch.columns:
         raise UsageError(f"--time-col {time_col} is not a column of the input")
+    classifier = truth.kind.is_classifier
     scored = pd.DataFrame({"key": _keys(batch, actuals, truth), "prediction": predictions})
+    scored, columns = _classifier_frame(scored, proba if classifier else None)
     if time_col is not None:
         scored["time"] = pd.to_datetime(batch[time_col].to_numpy(), errors="coerce", format="mixed")
     joined = scored.merge(actuals.drop_duplicates("key", keep="last"), on="key", how="inner")
     joined = joined[joined["actual"].notna() & joined["prediction"].notna()]
-    if not truth.kind.is_classifier:
+    if not classifier:
         joined = joined[np.isfinite(joined["actual"].astype(float)) & np.isfinite(joined["prediction"])]
     if joined.empty:
         raise UsageError("no row of the input matches a row of the actuals file")
-    metric = truth.headline
-    metrics = _score(truth, joined)
+    if classifier:
+        joined = joined.assign(prediction=as_actual_kind(joined["prediction"], joined["actual"]))
+        labels = class_list(classes, joined["actual"], joined["prediction"].to_numpy())
+        metrics = _classifier_scores(truth, joined, columns, labels)
+        if not metrics:
+            seen = sorted(map(str, pd.unique(joined["actual"])))[:5]
+            raise UsageError(
+                f"the actual labels {seen} cannot be compared with the predicted ones "
+                f"(classes {[str(c) for c in labels][:5]})"
+            )
+        metric = truth.headline_for(bool(columns))
+        if metric not in metrics:  # e.g. ROC AUC of rows of one class
+            metric = truth.headline_for(False)
+    else:
+        metric = truth.headline
+        metrics = _score(truth, joined)
     periods = []
     if time_col is not None:
         week = joined["time"].dt.tz_localize(None) if joined["time"].dt.tz is not None else joined["time"]
@@ -161,13 +216,19 @@ def model_quality(
     else:
         groups = [("all", joined)]
     for label, group in groups:
+        if classifier:
+            values = _classifier_scores(truth, group, columns, labels)
+            figures = {metric: None} | {k: round(v, 4) for k, v in values.items()}
+            periods.append({"week": str(label), "n": len(group), **figures})
+            continue
         value = _score(truth, group).get(metric)
         periods.append(
             {"week": str(label), "n": len(group), metric: None if value is None else round(value, 4)}
         )
+    known = baseline(metric) if callable(baseline) else baseline
     return Quality(
         metric=metric, value=round(metrics[metric], 4), metrics=metrics,
         lower_is_better=truth.kind.lower_is_better(metric), n_matched=len(joined), n_actuals=len(actuals),
-        baseline=None if baseline[0] is None else round(baseline[0], 4), baseline_source=baseline[1],
+        baseline=None if known[0] is None else round(known[0], 4), baseline_source=known[1],
         periods=periods, time_col=time_col,
     )  # fmt: skip

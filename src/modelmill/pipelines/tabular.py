@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from modelmill.core.errors import ConfigError
 from modelmill.core.hashing import sha256_file
 from modelmill.datasets.spec import DatasetSpec, spec_from_config
+from modelmill.features.decision import Decision
 from modelmill.features.estimators import check_modeling
 from modelmill.runner import Input, Pipeline, step
 from modelmill.tasks import Task, get_task
@@ -71,12 +73,19 @@ def train_params(mod: Any, spec: DatasetSpec) -> dict[str, Any]:
     """The train step's params: the features, the validation split and the selected family only."""
     family = check_modeling(mod)
     split = spec.split_params()
-    return {
+    params = {
         **spec.features_params(),
         "val_size": split["val_size"], "random_seed": split["seed"], "stratify_by": split["stratify"],
         "split": split, "estimator": family, "target_transform": str(mod.get("target_transform", "none")),
         family: plain(mod[family]),
     }  # fmt: skip
+    if get_task(spec.task).is_classifier:  # a regression's params (and cache keys) stay as they were
+        decision = Decision.from_config(plain(mod.get("decision")))
+        params |= {"class_weight": mod.get("class_weight"), "decision": asdict(decision)}
+        if params["target_transform"] != "none":
+            raise ConfigError(f"modeling.target_transform={params['target_transform']}: a target "
+                              f"transform is for regression; task {spec.task} needs none")  # fmt: skip
+    return params
 
 
 def promotion_metric(cfg: Any, task: Task) -> str:
@@ -89,7 +98,7 @@ def promotion_metric(cfg: Any, task: Task) -> str:
 def build_pipeline(cfg: Any) -> Pipeline:
     """The seven steps for the table ``cfg.dataset`` declares, wired by artifact names."""
     spec = spec_from_config(cfg)
-    task = get_task(spec.task).require_supported()
+    task = get_task(spec.task)
     model = str(cfg.main.model_artifact)
     source, cacheable = _source_params(cfg.etl, spec)
     # the types as read, before anything is stored (not the ranges: cleaning applies them, so

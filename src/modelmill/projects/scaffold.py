@@ -35,7 +35,7 @@ from modelmill.core.errors import UsageError
 from modelmill.datasets.draft import DraftSpec, draft_spec
 from modelmill.datasets.sample import SAMPLE_ROWS, Sample, read_sample
 from modelmill.datasets.spec_yaml import render_spec
-from modelmill.tasks import SUPPORTED, get_task
+from modelmill.tasks import get_task
 
 # the model family of a new project: gradient boosting with native categorical handling
 # (``gradient_boosting`` when the package ships it, else the plain histogram boosting family)
@@ -74,7 +74,6 @@ class InitResult:
             "estimated_rows": self.sample.estimated_rows, "seconds": round(self.seconds, 3),
             "columns": {c.name: {"role": c.role, "reason": c.reason} for c in self.draft.columns},
             "files": [str(p) for p in self.files],
-            "trainable": self.draft.task in SUPPORTED,
         }  # fmt: skip
 
 
@@ -162,6 +161,8 @@ def project_config(draft: DraftSpec, sample: Sample, data_ref: str) -> dict[str,
     low, high = _row_limits(sample, packaged.get("data_check", {}))
     config.setdefault("data_check", {}).update(min_rows=low, max_rows=high)
     config.setdefault("promotion", {})["metric"] = get_task(draft.task).default_metric
+    irrelevant = ("target_transform",) if get_task(draft.task).is_classifier else ("class_weight", "decision")
+    config["modeling"] = {k: v for k, v in config.get("modeling", {}).items() if k not in irrelevant}
     return config
 
 
@@ -198,7 +199,7 @@ A modelmill project: predicts `{target}` ({task}) from `{data}`.
     modelmill eda                                 # an HTML profile of the table
     modelmill ui                                  # browse runs, artifacts and reports
 
-Run them in this folder (or below it). {trainable}
+Run them in this folder (or below it).
 
 - `conf/dataset/{name}.yaml`: the table's columns, their roles and why each was inferred;
   edit it, then `modelmill run` re-runs what depends on the change.
@@ -211,13 +212,8 @@ Run them in this folder (or below it). {trainable}
 
 def render_readme(draft: DraftSpec, data_ref: str) -> str:
     id_note = f"rows named by {draft.id}" if draft.id else "rows numbered in order"
-    trainable = (
-        "" if draft.task in SUPPORTED else
-        f"Note: this version of modelmill trains {', '.join(SUPPORTED)} models; `modelmill run` "
-        f"refuses task {draft.task} until classification lands (the spec records it)."
-    )  # fmt: skip
     return README.format(name=draft.name, target=draft.target, task=draft.task, data=data_ref,
-                         id_note=id_note, trainable=trainable).replace(" \n", "\n")  # fmt: skip
+                         id_note=id_note)  # fmt: skip
 
 
 STEPS_INIT = '''"""This project's own pipeline steps.

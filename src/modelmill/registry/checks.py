@@ -97,12 +97,21 @@ def load_checked(
     if example is None:
         return CheckedModel(Path(path), meta, sklearn, predictor, None, np.empty(0))
     try:
-        predictions = np.asarray(predictor.predict(example), dtype=np.float64).ravel()
-        reference = sklearn.predict(example) if predictor is not sklearn else predictions
+        predictions, proba = predictor.predict_full(example)
+        reference, reference_proba = (
+            sklearn.predict_full(example) if predictor is not sklearn else (None, None)
+        )
     except Exception as exc:
         raise BrokenModelError(f"model {label} cannot predict its input example ({why(exc)})") from exc
-    check_predictions(predictions, len(example), label)
-    check_parity(predictions, reference, label)
+    if proba is None:
+        predictions = np.asarray(predictions, dtype=np.float64).ravel()
+        check_predictions(predictions, len(example), label)
+        check_parity(predictions, predictions if reference is None else reference, label)
+    else:  # a classifier: finite probabilities, and ONNX's agree with scikit-learn's
+        check_predictions(proba.sum(axis=1), len(example), label)
+        if reference_proba is not None:
+            check_parity(proba, reference_proba, label, absolute=True)
+            check_labels_agree(predictions, reference, label)
     return CheckedModel(Path(path), meta, sklearn, predictor, example, predictions)
 
 
@@ -131,13 +140,27 @@ def check_predictions(predictions: Any, rows: int, label: str) -> None:
         raise BrokenModelError(f"model {label} predicted {shown} for its {rows} example rows")
 
 
-def check_parity(predictions: Any, reference: Any, label: str) -> None:
-    """ONNX predictions within :data:`~modelmill.registry.onnx_export.TOLERANCE` of scikit-learn's."""
+def check_parity(predictions: Any, reference: Any, label: str, absolute: bool = False) -> None:
+    """ONNX predictions within :data:`~modelmill.registry.onnx_export.TOLERANCE` of scikit-learn's
+    (relative; ``absolute``: a classifier's probabilities, compared absolutely)."""
     from modelmill.registry.onnx_export import TOLERANCE, relative_difference
 
-    worst = float(np.max(relative_difference(np.asarray(predictions), np.asarray(reference)), initial=0.0))
+    got, want = np.asarray(predictions, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    differences = np.abs(got - want) if absolute else relative_difference(got, want)
+    worst = float(np.max(differences, initial=0.0))
     if worst > TOLERANCE:
+        how = "absolute" if absolute else "relative"
         raise BrokenModelError(
-            f"model {label}: ONNX and scikit-learn disagree on the input example by {worst:.3g} relative "
+            f"model {label}: ONNX and scikit-learn disagree on the input example by {worst:.3g} {how} "
             f"(tolerance {TOLERANCE:g}); serve it with --runtime sklearn"
+        )
+
+
+def check_labels_agree(labels: Any, reference: Any, label: str) -> None:
+    """A classifier's ONNX labels equal scikit-learn's on the input example."""
+    differ = int(np.sum(np.asarray(labels, dtype=object) != np.asarray(reference, dtype=object)))
+    if differ:
+        raise BrokenModelError(
+            f"model {label}: ONNX and scikit-learn predict different labels for {differ} example row(s); "
+            "serve it with --runtime sklearn"
         )

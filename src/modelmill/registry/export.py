@@ -44,6 +44,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "functools.partial",
     "sklearn.utils.validation.check_array",
     "sklearn.tree._tree.Tree",  # random_forest
+    # classifiers: calibration fitted on the validation rows (modelmill.features.decision)
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
 )
 # What a serving environment needs; pinned to what trained the model (no slow inference).
 REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")

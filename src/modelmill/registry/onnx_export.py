@@ -2,10 +2,13 @@
 
 The graph is written only when it predicts like the scikit-learn pipeline: at export the
 two are run on held-out rows (the validation split) and every prediction must agree within
-:data:`TOLERANCE` relative. ``onnx.json`` always says what happened (``status``: ``ok``,
-``refused`` when parity failed, ``unavailable`` when the pipeline cannot be converted or
-the ``onnx`` extra is missing), with the measured differences and the versions used, so
-``/metadata`` and ``modelmill score`` can say why a model is served by scikit-learn.
+:data:`TOLERANCE` relative; for a classifier (``task: classification``, with its ``classes``
+and ``threshold``), every probability within :data:`TOLERANCE` absolute and every label
+(decided from the graph's probabilities with the threshold) identical. ``onnx.json`` always
+says what happened (``status``: ``ok``, ``refused`` when parity failed, ``unavailable`` when
+the pipeline cannot be converted or the ``onnx`` extra is missing), with the measured
+differences and the versions used, so ``/metadata`` and ``modelmill score`` can say why a
+model is served by scikit-learn.
 
 Because the files live inside the model directory, the store artifact, the registered
 version and every download carry them; nothing else has to be kept in sync.
@@ -24,7 +27,8 @@ import numpy as np
 ONNX_DIR = "onnx"
 MODEL_FILE = "model.onnx"
 REPORT_FILE = "onnx.json"
-TOLERANCE = 1e-4  # relative difference allowed between ONNX and scikit-learn predictions
+TOLERANCE = 1e-4  # relative difference allowed between ONNX and scikit-learn predictions (absolute
+# for a classifier's probabilities, whose labels must also be identical)
 PARITY_ROWS = 5000  # held-out rows compared at export (all of them when fewer)
 _VERSIONS = ("skl2onnx", "onnx", "onnxruntime", "scikit-learn")
 
@@ -66,8 +70,11 @@ def _versions() -> dict[str, str | None]:
 def check_parity(pipeline: Any, blob: bytes, inputs: list[Any], rows: Any) -> dict[str, Any]:
     """Predict ``rows`` with both runtimes; the largest differences and whether they pass."""
     from modelmill.features.onnx import feeds
+    from modelmill.features.onnx_classifier import is_classifier
 
     rows = rows.head(PARITY_ROWS)
+    if is_classifier(pipeline):
+        return check_classifier_parity(pipeline, blob, inputs, rows)
     expected = np.asarray(pipeline.predict(rows), dtype=np.float64)
     got = session(blob).run(None, feeds(rows, inputs))[0]
     rel = relative_difference(got, expected)
@@ -81,6 +88,56 @@ def check_parity(pipeline: Any, blob: bytes, inputs: list[Any], rows: Any) -> di
     }
 
 
+def check_classifier_parity(pipeline: Any, blob: bytes, inputs: list[Any], rows: Any) -> dict[str, Any]:
+    """Classifiers: the probabilities within :data:`TOLERANCE` absolute of ``predict_proba``'s,
+    and the labels decided from them in numpy with the model's threshold
+    (:func:`~modelmill.features.onnx_classifier.decide`) identical to ``predict``'s."""
+    from modelmill.features.onnx import OnnxConversionError, feeds
+    from modelmill.features.onnx_classifier import PROBABILITIES, decide, decision_of, labels_array
+
+    classes, threshold = decision_of(pipeline)
+    expected = np.asarray(pipeline.predict_proba(rows), dtype=np.float64)
+    got = np.asarray(session(blob).run([PROBABILITIES], feeds(rows, inputs))[0], dtype=np.float64)
+    if got.shape != expected.shape:
+        raise OnnxConversionError(
+            f"the graph's probabilities have shape {got.shape}, scikit-learn's {expected.shape}"
+        )
+    worst = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    labels = decide(got, labels_array(classes), threshold)
+    mismatches = int(np.sum(labels != labels_array(pipeline.predict(rows))))
+    return {
+        "rows": len(rows),
+        "max_probability_difference": worst,
+        "max_absolute_difference": worst,
+        "label_mismatches": mismatches,
+        "tolerance": TOLERANCE,
+        "passed": bool(np.isfinite(worst) and worst <= TOLERANCE and mismatches == 0),
+    }
+
+
+def _task(pipeline: Any) -> dict[str, Any]:
+    """``task`` (and for a classifier ``classes``, ``threshold``) as the report records them."""
+    from modelmill.features.onnx import OnnxConversionError
+    from modelmill.features.onnx_classifier import decision_of, is_classifier
+
+    if not is_classifier(pipeline):
+        return {"task": "regression"}
+    try:
+        classes, threshold = decision_of(pipeline)
+    except ValueError as exc:  # a threshold the graph's probabilities cannot take
+        raise OnnxConversionError(str(exc)) from None
+    return {"task": "classification", "classes": classes, "threshold": threshold}
+
+
+def _refusal(parity: dict[str, Any]) -> str:
+    if "label_mismatches" not in parity:
+        return (f"ONNX predictions differ from scikit-learn's by up to "
+                f"{parity['max_relative_difference']:.3g} relative (tolerance {TOLERANCE:g})")  # fmt: skip
+    worst, mismatches = parity["max_probability_difference"], parity["label_mismatches"]
+    return (f"ONNX probabilities differ from scikit-learn's by up to {worst:.3g} (tolerance "
+            f"{TOLERANCE:g}) and {mismatches} of {parity['rows']} labels differ")  # fmt: skip
+
+
 def export_onnx(pipeline: Any, rows: Any, model_dir: Path) -> dict[str, Any]:
     """Write ``model_dir/onnx/`` for ``pipeline`` and return the report (never raises for a
     pipeline that cannot be converted: the model is then served by scikit-learn)."""
@@ -89,6 +146,7 @@ def export_onnx(pipeline: Any, rows: Any, model_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     report: dict[str, Any] = {"versions": _versions()}
     try:
+        report |= _task(pipeline)
         blob, inputs = to_onnx(pipeline)
         parity = check_parity(pipeline, blob, inputs, rows)
     except (OnnxConversionError, ImportError) as exc:
@@ -98,11 +156,7 @@ def export_onnx(pipeline: Any, rows: Any, model_dir: Path) -> dict[str, Any]:
         if parity["passed"]:
             report["status"] = "ok"
         else:
-            report |= {
-                "status": "refused",
-                "reason": f"ONNX predictions differ from scikit-learn's by up to "
-                f"{parity['max_relative_difference']:.3g} relative (tolerance {TOLERANCE:g})",
-            }
+            report |= {"status": "refused", "reason": _refusal(parity)}
     report["seconds"] = round(time.perf_counter() - started, 3)
     folder = model_dir / ONNX_DIR
     folder.mkdir(parents=True, exist_ok=True)

@@ -69,11 +69,13 @@ def evaluation_report(
     context: Mapping[str, Any] | None = None,
     title: str = "Evaluation report",
     directions: Mapping[str, bool] = DIRECTIONS,
+    sections: str = "",
 ) -> layout.Report:
     """The page. ``verdict``/``passed``/``gate``: the promotion decision, when known;
     ``by_group``: ``{group: {"candidate": {...}, "prod": {...} or None}}``, the values of the
     spec's ``group`` column (``group_label``); ``context``: extra facts shown at the top (test
-    data ref, row count); ``directions``: metric -> lower is better (the task's)."""
+    data ref, row count); ``directions``: metric -> lower is better (the task's);
+    ``sections``: more sections' HTML, last (a classifier's charts on the test rows)."""
     heading = escape(title) + (
         " " + layout.badge(passed, "PROMOTE", "KEEP PROD") if passed is not None else ""
     )
@@ -89,6 +91,7 @@ def evaluation_report(
     )
     if by_group:
         body.append(_groups(by_group, group_metric, group_label or "group", directions))
+    body.append(sections)
     return layout.Report(title, layout.page(title, "".join(body), heading=heading))
 
 

@@ -72,10 +72,12 @@ def training_report(
     group_label: str = "group",
     target: str = "target",
     max_points: int = MAX_POINTS,
+    sections: str = "",
 ) -> layout.Report:
     """The page; sections whose inputs are ``None`` (or empty) are left out. ``groups``: the
     value of the spec's ``group`` column (``group_label``) per row; ``target``: its name, for
-    the axes and units."""
+    the axes and units. ``sections``: more sections' HTML, last (a classifier's charts,
+    :mod:`modelmill.reports.classification`, instead of predicted vs actual)."""
     body = [
         layout.section(
             "Metrics", layout.table([{"metric": k, "value": v} for k, v in metrics.items()]), "metrics"
@@ -89,6 +91,7 @@ def training_report(
         body.append(_predicted_vs_actual(y_true, y_pred, max_points, target))
         if groups is not None:
             body.append(_residuals(group_metrics(y_true, y_pred, groups), group_label or "group", target))
+    body.append(sections)
     return layout.Report(title, layout.page(title, "".join(body)))
 
 

@@ -24,7 +24,7 @@ So the first run is a fixed point: the second, unchanged, is fully cached. A mov
 explains (``modelmill artifacts alias``, ``modelmill promote``, an alias removed or moved
 by another pipeline) is a new input: the steps reading it, and what their new outputs
 change, run again. A hit replays the effects its execution recorded when the alias is not
-where they left it (:meth:`~modelmill.runner.executor.Executor`), so a cached run leaves
+where they left it (:meth:`~modelmill.runner.replay.EffectReplayer.replay`), so a cached run leaves
 the same aliases a real one would.
 """
 

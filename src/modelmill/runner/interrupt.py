@@ -10,10 +10,20 @@ are already stored, so the next run resumes with them as cache hits.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
+
+from modelmill.core.types import StepResult
+
+if TYPE_CHECKING:
+    from modelmill.runner.cache import ExecutionLog
+    from modelmill.tracking.base import Tracker
+
+logger = logging.getLogger(__name__)
 
 EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -50,3 +60,39 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_run(
+    log: ExecutionLog,
+    tracker: Tracker,
+    run_id: str,
+    step: str | None,
+    results: list[StepResult],
+    exc: KeyboardInterrupt,
+) -> Interrupted:
+    """Record the interrupted run, end its tracking runs, and say where to resume.
+
+    A second Ctrl-C during this clean-up abandons it: what stays open is closed as an
+    orphan by the next run.
+    """
+    finished = [r.name for r in results if r.status in ("ran", "cached")]
+    if step is None:
+        where, resume = "while recording the run; every step finished and is stored", ""
+    else:
+        where = f"during step '{step}'"
+        resume = (f"; {len(finished)} finished step(s) are stored and the next run resumes at "
+                  f"'{step}' (finished steps are cache hits)")  # fmt: skip
+    message = f"interrupted ({signal_name(exc)}) {where} in run {run_id}{resume}"
+    summary = {"run_id": run_id, "status": "interrupted", "error": message,
+               "steps": [r.to_dict() for r in results]}  # fmt: skip
+    for end in (
+        lambda: log.finish_run(run_id, "interrupted", summary),
+        lambda: tracker.end_pipeline("interrupted", summary),
+    ):
+        try:
+            end()
+        except KeyboardInterrupt:
+            break
+        except Exception as error:  # never hide the interrupt behind a clean-up failure
+            logger.warning("while stopping run %s: %s", run_id, error)
+    return Interrupted(message, getattr(exc, "signal_name", "SIGINT"))

@@ -92,13 +92,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.to_thread(app.state.request_log.close)  # flush what is buffered
 
 
-def _served(app: FastAPI, model: LoadedModel, rows: list[Any], values: list[float], endpoint: str) -> None:
-    """After a successful prediction: metrics, request log, live drift (appends only)."""
-    app.state.metrics.observe_predictions(endpoint, values)
+async def _predict(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
+    """``model.predict_full(rows)``: on the event loop with ONNX (about 2 ms), else in a thread."""
+    return model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
+
+
+def _served(
+    app: FastAPI, model: LoadedModel, rows: list[Any], values: list[Any], endpoint: str, proba: Any = None
+) -> None:
+    """After a successful prediction: metrics, request log, live drift (appends only). A
+    classifier's ``proba`` (``(n, n_classes)``) goes to the log and the drift feed with its labels."""
+    app.state.metrics.observe_predictions(endpoint, values, proba)
     if app.state.request_log is not None:
-        app.state.request_log.append(model, rows, values, endpoint)
+        app.state.request_log.append(model, rows, values, endpoint, proba)
     if model.drift is not None:
-        model.drift.submit(rows, values)
+        model.drift.submit(rows, values, proba)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -174,10 +182,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return JSONResponse({"detail": _errors(exc)}, 422)
         if not rows:
             return JSONResponse({"detail": "the list of rows is empty"}, 422)
-        values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
-        _served(app, model, rows, values, "/predict")
+        values, proba = (
+            model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
+        )
+        _served(app, model, rows, values, "/predict", proba)
         t = model.target
-        return JSONResponse({"predictions": values, "model": {"name": t.name, "version": t.version}})
+        body: dict[str, Any] = {"predictions": values, "model": {"name": t.name, "version": t.version}}
+        if proba is not None:  # a classifier: every class's probability, by class name
+            names = [str(c) for c in model.classes or ()]
+            body["probabilities"] = [dict(zip(names, map(float, row), strict=True)) for row in proba]
+        return JSONResponse(body)
 
     @app.post("/invocations")
     async def invocations(request: Request, cfg: ServeSettings = Depends(get_settings)) -> JSONResponse:
@@ -197,9 +211,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return _bad_request(
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
             )
-        values = model.predict(rows) if model.fast else await run_in_threadpool(model.predict, rows)
-        _served(app, model, rows, values, "/invocations")
-        return JSONResponse({"predictions": values})
+        values, proba = (
+            model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
+        )
+        _served(app, model, rows, values, "/invocations", proba)
+        return JSONResponse({"predictions": values})  # MLflow's format: labels for a classifier
 
     def openapi() -> dict[str, Any]:  # regenerated each time: the schema follows the served model
         from modelmill.serve.schema import document_openapi

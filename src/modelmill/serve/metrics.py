@@ -48,6 +48,9 @@ class ServiceMetrics:
             "modelmill_prediction_value", "Predicted values", buckets=PREDICTION_BUCKETS, registry=r
         )
         self.rows = Counter("modelmill_predicted_rows_total", "Rows predicted", ["endpoint"], registry=r)
+        self.classes = Counter(
+            "modelmill_predicted_class_total", "Rows predicted per class (classifiers)", ["label"], registry=r
+        )
         self.model_info = Gauge(
             "modelmill_model_info", "The served model version (1)", ["name", "version"], registry=r
         )
@@ -64,9 +67,14 @@ class ServiceMetrics:
             "modelmill_request_log_dropped_rows_total", "Rows the request log could not keep", registry=r
         )
 
-    def observe_predictions(self, endpoint: str, values: list[float]) -> None:
-        for value in values:
-            self.predictions.observe(value)
+    def observe_predictions(self, endpoint: str, values: list[Any], proba: Any = None) -> None:
+        """A regression's values into the histogram; a classifier's labels (``proba`` given) counted."""
+        if proba is None:
+            for value in values:
+                self.predictions.observe(value)
+        else:
+            for value in values:
+                self.classes.labels(str(value)).inc()
         self.rows.labels(endpoint).inc(len(values))
 
     def model_event(self, outcome: str, target: Any) -> None:

@@ -19,112 +19,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any
 
-import numpy as np
-
-from modelmill.serve.schema import (
-    Column,
-    build_request_model,
-    columns_from_signature,
-    example_records,
-    to_frame,
-)
+from modelmill.serve.loaded_model import LoadedModel, Target, smoke_test
+from modelmill.serve.schema import build_request_model, columns_from_signature, example_records
 from modelmill.serve.settings import ServeSettings
+
+__all__ = ["LoadedModel", "ModelHolder", "ModelSource", "Target", "single_threaded", "smoke_test"]
 
 log = logging.getLogger("modelmill.serve")
 FALLBACK_TRIES = 5  # older versions tried, newest first, when the wanted one is refused at start
-
-
-@dataclass(frozen=True)
-class Target:
-    """One concrete model version the configured URI resolves to."""
-
-    name: str
-    version: str
-    alias: str | None
-    uri: str
-    training_run_id: str | None = None
-    registry_run_id: str | None = None
-    source: str | None = None  # registry source (runs:/...) or store ref
-    resolved: Any = field(default=None, compare=False, repr=False)  # references.ResolvedModel
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}/{self.version}"
-
-    @property
-    def label(self) -> str:
-        """``models:/NAME@prod (version 3)``, or the URI when it names the version itself."""
-        return self.uri if self.alias is None else f"{self.uri} (version {self.version})"
-
-
-@dataclass
-class LoadedModel:
-    """A model version with its request schema, ready to predict.
-
-    ``predictor`` is onnxruntime when the export's ONNX graph passed parity (see
-    ``modelmill.registry.predictor``), else the scikit-learn pipeline; ``fallback`` is the
-    scikit-learn pipeline kept next to an ONNX predictor, which answers if ONNX ever fails."""
-
-    target: Target
-    predictor: Any
-    columns: list[Column]
-    request_model: Any
-    signature: dict[str, Any]
-    loaded_at: float
-    load_seconds: float
-    fallback: Any = None
-    onnx_failures: int = 0
-    drift: Any = None  # DriftFeed, None when the model has no training reference
-    drift_reason: str | None = None  # why there is no live drift
-
-    @cached_property
-    def list_adapter(self) -> Any:
-        """Validates a JSON list of rows against :attr:`request_model`."""
-        from pydantic import TypeAdapter
-
-        return TypeAdapter(list[self.request_model])  # type: ignore[name-defined]
-
-    @property
-    def fast(self) -> bool:
-        """Whether predictions are cheap enough to run on the event loop (ONNX)."""
-        return self.predictor.runtime == "onnx"
-
-    def predict(self, rows: list[Any]) -> list[float]:
-        if self.fast:
-            records = [_record(r) for r in rows]
-            try:
-                return self.predictor.predict_records(records).tolist()
-            except Exception as exc:  # onnxruntime failed on valid input: scikit-learn answers
-                self.onnx_failures += 1
-                log.warning(
-                    "ONNX prediction failed (%s: %s); answered with scikit-learn", type(exc).__name__, exc
-                )
-                if self.fallback is None:
-                    raise
-                return self.fallback.predict(to_frame(rows, self.columns)).tolist()
-        return self.predictor.predict(to_frame(rows, self.columns)).tolist()
-
-    def describe(self) -> dict[str, Any]:
-        t = self.target
-        return {
-            "name": t.name,
-            "version": t.version,
-            "alias": t.alias,
-            "uri": t.uri,
-            "training_run_id": t.training_run_id,
-            "registry_run_id": t.registry_run_id,
-            "source": t.source,
-            "loaded_at": self.loaded_at,
-            "load_seconds": round(self.load_seconds, 3),
-            "runtime": self.predictor.runtime,
-            "runtime_reason": self.predictor.reason,
-            "onnx_parity": getattr(self.predictor, "parity", None),
-            "onnx_failures": self.onnx_failures,
-            "signature": self.signature,
-        }
 
 
 class ModelSource:
@@ -192,23 +96,6 @@ def _target(found: Any, uri: str) -> Target:
         registered.run_id if registered else None, registered.source if registered else found.label,
         resolved=found,
     )  # fmt: skip
-
-
-def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
-    """Predict the input example through the request path (validated rows, as a request
-    sends them); with ONNX, also check it agrees with scikit-learn on it. The model itself
-    was already checked by :func:`modelmill.registry.checks.load_checked`."""
-    from modelmill.registry.checks import check_parity, check_predictions
-
-    label = model.target.label
-    predictions = model.predict(rows)
-    check_predictions(predictions, len(rows), label)
-    if model.fallback is not None:
-        check_parity(np.asarray(predictions), model.fallback.predict(to_frame(rows, model.columns)), label)
-
-
-def _record(row: Any) -> dict[str, Any]:
-    return row.model_dump(by_alias=True, exclude_unset=True) if hasattr(row, "model_dump") else dict(row)
 
 
 @dataclass

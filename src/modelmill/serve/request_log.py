@@ -37,15 +37,19 @@ class _Entry:
 
     columns: tuple[Column, ...]
     rows: Sequence[Any]  # validated pydantic rows (or plain dicts)
-    predictions: Sequence[float]
+    predictions: Sequence[Any]  # values, or a classifier's labels
     timestamp: float
     model_name: str
     model_version: str
     endpoint: str
+    classes: tuple[str, ...] = ()  # a classifier's class names: one proba_<class> column each
+    proba: Any = None  # (n, n_classes) probabilities of a classifier
 
 
-def arrow_schema(columns: Sequence[Column]) -> Any:
-    """The Parquet schema for a model signature: stable for every part that model writes."""
+def arrow_schema(columns: Sequence[Column], classes: Sequence[str] = ()) -> Any:
+    """The Parquet schema for a model signature: stable for every part that model writes. A
+    classifier's (``classes``) ``prediction`` is its label as text, followed by one
+    ``proba_<class>`` column per class."""
     import pyarrow as pa
 
     types = {
@@ -56,11 +60,13 @@ def arrow_schema(columns: Sequence[Column]) -> Any:
         "integer": pa.int64(),
         "boolean": pa.bool_(),
     }
-    fields = [pa.field(c.name, types[c.type]) for c in columns if c.name not in EXTRA_COLUMNS]
+    outputs = {"prediction", *(f"proba_{c}" for c in classes)}
+    fields = [pa.field(c.name, types[c.type]) for c in columns if c.name not in {*EXTRA_COLUMNS, *outputs}]
     return pa.schema(
         [
             *fields,
-            pa.field("prediction", pa.float64()),
+            pa.field("prediction", pa.string() if classes else pa.float64()),
+            *(pa.field(f"proba_{c}", pa.float64()) for c in classes),
             pa.field("timestamp", pa.timestamp("us", tz="UTC")),
             pa.field("model_name", pa.string()),
             pa.field("model_version", pa.string()),
@@ -97,10 +103,15 @@ class RequestLog:
         self._seq = 0
 
     # ------------------------------------------------------------------ request path
-    def append(self, model: Any, rows: Sequence[Any], predictions: Sequence[float], endpoint: str) -> None:
-        """Record one successful request of ``model`` (a ``LoadedModel``); O(1), never raises."""
+    def append(
+        self, model: Any, rows: Sequence[Any], predictions: Sequence[Any], endpoint: str, proba: Any = None
+    ) -> None:
+        """Record one successful request of ``model`` (a ``LoadedModel``); O(1), never raises.
+        ``proba``: a classifier's probabilities (``predictions`` are then its labels)."""
         t = model.target
-        entry = _Entry(tuple(model.columns), rows, predictions, time.time(), t.name, t.version, endpoint)
+        classes = tuple(str(c) for c in model.classes or ()) if proba is not None else ()
+        entry = _Entry(tuple(model.columns), rows, predictions, time.time(), t.name, t.version, endpoint,
+                       classes, proba)  # fmt: skip
         with self._lock:
             if self._buffered_rows + len(rows) > self.max_buffered:
                 self._count("request_log_dropped", len(rows))
@@ -139,10 +150,10 @@ class RequestLog:
             if not entries:
                 return 0
             written = 0
-            for columns, group in _by_schema(entries).items():
+            for (columns, classes), group in _by_schema(entries).items():
                 count = sum(len(e.rows) for e in group)
                 try:
-                    self._write_part(columns, group)
+                    self._write_part(columns, classes, group)
                     written += count
                     self._count("request_log_rows", count)
                 except Exception as exc:
@@ -156,13 +167,15 @@ class RequestLog:
                 self._count("request_log_errors", 1)
             return written
 
-    def _write_part(self, columns: tuple[Column, ...], entries: list[_Entry]) -> Path:
+    def _write_part(
+        self, columns: tuple[Column, ...], classes: tuple[str, ...], entries: list[_Entry]
+    ) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = arrow_schema(columns)
+        schema = arrow_schema(columns, classes)
         data: dict[str, list[Any]] = {f.name: [] for f in schema}
-        features = [f.name for f in schema][: -len(EXTRA_COLUMNS)]
+        features = [f.name for f in schema][: -(len(EXTRA_COLUMNS) + len(classes))]
         for e in entries:
             stamp = datetime.fromtimestamp(e.timestamp, UTC)
             for row in e.rows:
@@ -170,7 +183,12 @@ class RequestLog:
                 for name in features:
                     data[name].append(record.get(name))
             n = len(e.rows)
-            data["prediction"].extend(float(v) for v in e.predictions)
+            if classes:
+                data["prediction"].extend(str(v) for v in e.predictions)
+                for j, c in enumerate(classes):
+                    data[f"proba_{c}"].extend(float(row[j]) for row in e.proba)
+            else:
+                data["prediction"].extend(float(v) for v in e.predictions)
             data["timestamp"].extend([stamp] * n)
             data["model_name"].extend([e.model_name] * n)
             data["model_version"].extend([e.model_version] * n)
@@ -207,9 +225,9 @@ class RequestLog:
             counter.inc(amount)
 
 
-def _by_schema(entries: list[_Entry]) -> dict[tuple[Column, ...], list[_Entry]]:
-    """Entries grouped by signature: a hot swap to a new signature starts a new schema."""
-    groups: dict[tuple[Column, ...], list[_Entry]] = {}
+def _by_schema(entries: list[_Entry]) -> dict[tuple[tuple[Column, ...], tuple[str, ...]], list[_Entry]]:
+    """Entries grouped by signature and classes: a hot swap to a new one starts a new schema."""
+    groups: dict[tuple[tuple[Column, ...], tuple[str, ...]], list[_Entry]] = {}
     for entry in entries:
-        groups.setdefault(entry.columns, []).append(entry)
+        groups.setdefault((entry.columns, entry.classes), []).append(entry)
     return groups

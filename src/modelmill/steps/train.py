@@ -23,18 +23,20 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ConfigError
 from modelmill.datasets.io import read_stored_table
+from modelmill.features.decision import decide
 from modelmill.features.estimators import DEFAULT, fitted_estimator
+from modelmill.features.fitting import fit_pipeline
 from modelmill.features.importance import IMPURITY, label
 from modelmill.features.importance import importances as importances_for
 from modelmill.features.pipeline import build_inference_pipeline
 from modelmill.steps.data_split import split_frame
-from modelmill.tasks import get_task
+from modelmill.tasks import check_labels, get_task
 
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
@@ -45,9 +47,10 @@ REPORT = "training_report.html"
 REFERENCE = "reference.json"  # drift monitoring reference, see modelmill.validation.reference
 
 
-def features_and_target(frame: Any, target: str, source: str) -> tuple[Any, Any]:
+def features_and_target(frame: Any, target: str, source: str, task: str = "regression") -> tuple[Any, Any]:
     """``(features, target)`` of a stored table; a :class:`ConfigError` when the target is absent.
-    A numeric target is float (an integer count is a regression target all the same)."""
+    A regression's numeric target is float (an integer count is a regression target all the
+    same); a classifier's labels stay the user's (whole numbers read back as floats are ints)."""
     import pandas as pd
 
     if target not in frame.columns:
@@ -56,8 +59,11 @@ def features_and_target(frame: Any, target: str, source: str) -> tuple[Any, Any]
             f"{source} has no target column '{target}' (columns: {shown}); check the spec's target"
         )
     values = frame[target]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and task == "regression":
         values = values.astype(float)
+    elif numeric and pd.api.types.is_float_dtype(values) and (values == values.round()).all():
+        values = values.astype("int64")  # labels 0/1 read back as 0.0/1.0 (NaN is never == itself)
     return frame.drop(columns=[target]), values
 
 
@@ -67,20 +73,25 @@ def split_train_val(frame: Any, params: dict[str, Any]) -> tuple[Any, Any, Any, 
         "kind": "random", "seed": params["random_seed"], "stratify": params.get("stratify_by"),
     }  # fmt: skip
     train, val = split_frame(frame, split, float(params["val_size"]))
-    x_train, y_train = features_and_target(train, params["target"], "trainval_data.csv")
-    x_val, y_val = features_and_target(val, params["target"], "trainval_data.csv")
+    task = str(params.get("task", "regression"))
+    x_train, y_train = features_and_target(train, params["target"], "trainval_data.csv", task)
+    x_val, y_val = features_and_target(val, params["target"], "trainval_data.csv", task)
     return x_train, x_val, y_train, y_val
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """A pipeline fitted on the train part, its validation metrics and the rows behind them."""
+    """A pipeline fitted on the train part, its validation metrics and the rows behind them;
+    a classifier's ``decision`` (classes, calibration, threshold) and validation probabilities."""
 
     pipeline: Any
     metrics: dict[str, float]
     x_train: Any
     x_val: Any
     y_val: Any
+    predicted: Any = None  # on the validation rows: values or labels
+    proba: Any = None  # on the validation rows (classifiers)
+    decision: dict[str, Any] = field(default_factory=dict)
 
 
 def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
@@ -88,20 +99,27 @@ def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
 
     Metrics: ``val_<metric>`` for each of the task's metrics (regression: mae, rmse, r2,
     medae), ``oob_r2`` (when the family has ``oob_score_``), ``fit_seconds``, ``n_train``, ``n_val``.
+    A classifier's target is checked first (:func:`~modelmill.tasks.check_labels`), and its
+    probabilities are calibrated and its threshold chosen on the validation part
+    (:func:`~modelmill.features.decision.decide`): its ``val_*`` figures are those rows' after that.
     """
-    task = get_task(str(params.get("task", "regression"))).require_supported()
+    task = get_task(str(params.get("task", "regression")))
     x_train, x_val, y_train, y_val = split_train_val(frame, params)
+    if task.is_classifier:
+        check_labels(y_train, y_val, str(params["target"]), task.kind)
     pipeline = build_inference_pipeline(params)
     started = time.perf_counter()
-    pipeline.fit(x_train, y_train)
+    fit_pipeline(pipeline, x_train, y_train, x_val, y_val)
     fit_seconds = time.perf_counter() - started
-    scores = task.score(y_val, pipeline.predict(x_val))
+    decision = decide(pipeline, x_val, y_val, params) if task.is_classifier else {}
+    predicted, proba = task.predict(pipeline, x_val)
+    scores = task.score(y_val, predicted, proba, decision.get("classes", ()))
     metrics: dict[str, float] = {f"val_{k}": v for k, v in scores.items()}
     metrics |= {"fit_seconds": round(fit_seconds, 3), "n_train": len(x_train), "n_val": len(x_val)}
     oob = getattr(fitted_estimator(pipeline), "oob_score_", None)
     if oob is not None:
-        metrics["oob_r2"] = float(oob)
-    return Fitted(pipeline, metrics, x_train, x_val, y_val)
+        metrics["oob_r2" if not task.is_classifier else "oob_accuracy"] = float(oob)
+    return Fitted(pipeline, metrics, x_train, x_val, y_val, predicted, proba, decision)
 
 
 def plot_importances(
@@ -139,10 +157,18 @@ def write_training_report(
     shown = {k: v for k, v in fitted.metrics.items() if k != "fit_seconds"}
     group = params.get("group")
     groups = fitted.x_val[group] if group and group in fitted.x_val.columns else None
+    sections, predicted = "", fitted.predicted
+    if fitted.proba is not None:  # a classifier: its charts instead of predicted vs actual
+        from modelmill.reports.classification import classification_sections
+
+        sections = classification_sections(
+            fitted.y_val, fitted.proba, fitted.decision["classes"],
+            threshold=fitted.decision.get("threshold"), groups=groups, group_label=str(group or "group"),
+        )  # fmt: skip
+        predicted, groups = None, None
     report = training_report(
-        shown, importances, fitted.y_val, fitted.pipeline.predict(fitted.x_val), groups,
-        title=f"Training report: {family}", params=params, group_label=str(group or ""),
-        target=str(params["target"]),
+        shown, importances, fitted.y_val, predicted, groups, title=f"Training report: {family}",
+        params=params, group_label=str(group or ""), target=str(params["target"]), sections=sections,
     )  # fmt: skip
     return report.save(path)
 
@@ -159,7 +185,19 @@ def write_reference_file(fitted: Fitted, params: dict[str, Any], path: Path) -> 
     rows = pd.concat([fitted.x_train, fitted.x_val])
     if params.get("id") in rows.columns:  # new rows always have new ids
         rows = rows.drop(columns=[params["id"]])
-    return write_reference(build_reference(rows, fitted.pipeline.predict(fitted.x_val), roles), path)
+    probabilities = None
+    if fitted.proba is not None:  # a classifier: labels and the probability of every class
+        classes = fitted.decision["classes"]
+        probabilities = {f"proba_{c}": fitted.proba[:, j] for j, c in enumerate(classes)}
+    return write_reference(build_reference(rows, fitted.predicted, roles, probabilities), path)
+
+
+def _decision_metadata(decision: dict[str, Any]) -> dict[str, Any]:
+    """A classifier's classes and threshold, in the ``MLmodel`` metadata (``/metadata`` serves them)."""
+    if not decision:
+        return {}
+    return {"task_classes": decision["classes"], "threshold": decision.get("threshold"),
+            "calibration": decision.get("calibration")}  # fmt: skip
 
 
 def run(ctx: StepContext) -> None:
@@ -189,28 +227,32 @@ def run(ctx: StepContext) -> None:
         html = write_training_report(fitted, importances, params, Path(tmp) / REPORT)
         ctx.log_artifact(html)
         report = Path(tmp) / METRICS
-        report.write_text(
-            json.dumps({"metrics": metrics, "feature_importance": importances, "params": params}, indent=2)
-        )
+        recorded = {"metrics": metrics, "feature_importance": importances, "params": params}
+        recorded |= {"decision": fitted.decision} if fitted.decision else {}
+        report.write_text(json.dumps(recorded, indent=2))
         reference = write_reference_file(fitted, params, Path(tmp) / REFERENCE)
         save_sklearn_model(
             fitted.pipeline,
             ctx.output(model),
             fitted.x_train,
             extra_files={PLOT: plot, METRICS: report, REPORT: html, REFERENCE: reference},
-            metadata={f"val_{m}": metrics[f"val_{m}"] for m in task.metric_names} | described,
+            metadata={f"val_{m}": metrics.get(f"val_{m}") for m in task.metric_names}
+            | described
+            | _decision_metadata(fitted.decision),
             parity_rows=fitted.x_val,
             columns=params.get("inputs"),
         )
     onnx = read_report(ctx.output(model)) or {}
     if onnx.get("status") == "ok":
-        ctx.log_metrics({"onnx_max_relative_difference": onnx["parity"]["max_relative_difference"]})
+        parity = onnx["parity"]
+        ctx.log_metrics({f"onnx_{k}": parity[k] for k in ("max_relative_difference",) if k in parity})
     else:
         ctx.log.warning("no ONNX fast path for this model (served by scikit-learn): %s", onnx.get("reason"))
     ctx.set_metadata(
         model,
         **described,
-        **{f"val_{m}": metrics[f"val_{m}"] for m in task.metric_names},
+        **{f"val_{m}": metrics.get(f"val_{m}") for m in task.metric_names},
+        **({"decision": fitted.decision} if fitted.decision else {}),
         fit_seconds=metrics["fit_seconds"],
         oob_r2=metrics.get("oob_r2"),
         n_train=metrics["n_train"],

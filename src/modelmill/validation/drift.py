@@ -12,6 +12,10 @@
   reference's (sparse bins pooled); unseen values are a separate check against the reference's
   Good-Turing unseen rate, so a long-tail column's usual new values are not an alarm.
 
+A classifier's outputs (its reference's ``prediction`` is categorical): the predicted labels
+are compared as a categorical column (as text, like the reference's), each class's
+probability ``proba_<class>`` as a numeric one against the reference's ``probabilities``.
+
 Verdicts: ``drift`` needs an effect size (PSI, unseen share, missing-rate change) over its
 drift threshold; a significant test alone only warns, and only with a non-trivial PSI, because
 with thousands of rows any harmless difference is "significant".
@@ -19,6 +23,7 @@ with thousands of rows any harmless difference is "significant".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -165,7 +170,8 @@ def feature_drift(
 
 @dataclass
 class DriftReport:
-    """Per-feature results (the prediction last) and the overall verdict (the worst)."""
+    """Per-feature results (the prediction, then a classifier's ``proba_<class>``, last) and the
+    overall verdict (the worst)."""
 
     features: list[FeatureDrift]
     n_rows: int
@@ -187,13 +193,72 @@ class DriftReport:
         }
 
 
+def is_classifier_reference(reference: dict[str, Any]) -> bool:
+    """Whether ``reference`` is a classifier's (its ``prediction`` summary is categorical)."""
+    return (reference.get("prediction") or {}).get("kind") == "categorical"
+
+
+def _label_text(value: Any, known: set[str]) -> Any:
+    """A predicted label as the reference's text: ``str``, but an integral float ``1.0`` read
+    from a CSV with gaps is the reference's ``1`` (and an int ``1`` its ``1.0``) when so known."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return np.nan
+    text = str(value.item() if isinstance(value, np.generic) else value)
+    if text in known or isinstance(value, bool | np.bool_):
+        return text
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        other = str(int(value))
+    elif isinstance(value, int | np.integer):
+        other = str(float(value))
+    else:
+        return text
+    return other if other in known else text
+
+
+def label_series(summary: dict[str, Any], labels: Any) -> pd.Series:
+    """Predicted ``labels`` as text comparable with a categorical ``summary`` (missing kept)."""
+    series = pd.Series(np.asarray(labels, dtype=object), dtype=object)
+    known = set(summary.get("known") or ())
+    mapping = {v: _label_text(v, known) for v in pd.unique(series.dropna())}
+    return series.map(lambda v: mapping.get(v, np.nan) if pd.notna(v) else np.nan).astype(object)
+
+
+def output_series(
+    reference: dict[str, Any], predictions: Any = None, probabilities: Mapping[str, Any] | None = None
+) -> dict[str, pd.Series]:
+    """The model outputs compared with the reference, by feature name: ``prediction`` (numeric
+    values of a regressor, label text of a classifier) and a classifier's ``proba_<class>``
+    (those of ``probabilities`` the reference knows)."""
+    out: dict[str, pd.Series] = {}
+    summary = reference.get("prediction") or {}
+    if predictions is not None and is_classifier_reference(reference):
+        out["prediction"] = label_series(summary, predictions)
+    elif predictions is not None and summary.get("edges"):
+        out["prediction"] = pd.Series(np.asarray(predictions, dtype=float))
+    for name in reference.get("probabilities") or {}:
+        if probabilities is not None and name in probabilities:
+            out[name] = pd.Series(np.asarray(probabilities[name], dtype=float))
+    return out
+
+
+def output_summary(reference: dict[str, Any], name: str) -> dict[str, Any]:
+    """The reference summary of the output ``name`` (``prediction`` or ``proba_<class>``)."""
+    return reference["prediction"] if name == "prediction" else reference["probabilities"][name]
+
+
 def compare(
-    reference: dict[str, Any], frame: pd.DataFrame, predictions: Any = None, limits: Thresholds | None = None
+    reference: dict[str, Any],
+    frame: pd.DataFrame,
+    predictions: Any = None,
+    limits: Thresholds | None = None,
+    probabilities: Mapping[str, Any] | None = None,
 ) -> DriftReport:
     """Drift of every reference feature present in ``frame`` and of ``predictions`` (when given).
 
-    Reference features absent from ``frame`` are not checked (the caller decides whether
-    that is an error: see :func:`missing_columns`).
+    A classifier's ``predictions`` are labels, compared as categories (chi-square and PSI),
+    and ``probabilities`` (``proba_<class>`` -> values) as numbers against the reference's
+    ``probabilities`` (KS and PSI). Reference features absent from ``frame`` are not checked
+    (the caller decides whether that is an error: see :func:`missing_columns`).
     """
     limits = limits or Thresholds()
     rows = int(reference.get("n_rows") or 0)
@@ -202,10 +267,9 @@ def compare(
         for name, summary in reference["features"].items()
         if name in frame.columns
     ]
-    if predictions is not None and reference.get("prediction", {}).get("edges"):
-        values = pd.Series(np.asarray(predictions, dtype=float))
-        summary = reference["prediction"]
-        results.append(feature_drift("prediction", summary, values, int(summary.get("n") or rows), limits))
+    for name, values in output_series(reference, predictions, probabilities).items():
+        summary = output_summary(reference, name)
+        results.append(feature_drift(name, summary, values, int(summary.get("n") or rows), limits))
     return DriftReport(results, len(frame), limits)
 
 

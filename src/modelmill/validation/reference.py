@@ -15,6 +15,10 @@ format (``extras/reference.json``, ``format: modelmill-reference/1``) is::
        "<free text>": {"kind": "text", "n": .., "missing_rate": .., "length": <numeric summary>}},
      "prediction": <numeric summary of the predictions>}
 
+A classifier's reference has ``"prediction"``: the categorical summary of the predicted
+labels, and ``"probabilities"``: ``{"proba_<class>": <numeric summary>}`` per class, so drift
+is checked on the predicted class distribution and on the probability of every class.
+
 Shares are over non-missing values. ``unseen_rate`` is the Good-Turing estimate of the share
 of new data taking a value never seen in training (the share of values seen exactly once):
 a long-tail column (a street, a product code) always shows some new values, a region should not.
@@ -152,13 +156,17 @@ ROLE_KINDS: dict[str, str | None] = {
 
 
 def build_reference(
-    frame: pd.DataFrame, predictions: Any, roles: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    predictions: Any,
+    roles: Mapping[str, str] | None = None,
+    probabilities: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The reference of ``frame`` (raw model inputs) and ``predictions`` (held-out ones preferred).
 
     ``roles``: column -> its dataset spec role, which decides the summary's kind (a numeric
     code column declared categorical is summarized as categories); the other columns' kinds
-    are inferred from their values (:func:`column_kind`)."""
+    are inferred from their values (:func:`column_kind`). ``probabilities`` (a classifier's:
+    ``proba_<class>`` -> values): ``predictions`` are then labels, summarized as categories."""
     features: dict[str, Any] = {}
     declared = dict(roles or {})
     for name in frame.columns:
@@ -172,7 +180,19 @@ def build_reference(
         "format": FORMAT,
         "n_rows": len(frame),
         "features": features,
-        "prediction": numeric_summary(np.asarray(predictions, dtype=float)),
+        **_outputs(predictions, probabilities),
+    }
+
+
+def _outputs(predictions: Any, probabilities: Mapping[str, Any] | None) -> dict[str, Any]:
+    if probabilities is None:
+        return {"prediction": numeric_summary(np.asarray(predictions, dtype=float))}
+    labels = pd.Series(np.asarray(predictions), dtype=object).map(str)
+    return {
+        "prediction": summarize(labels, "categorical"),
+        "probabilities": {
+            str(k): numeric_summary(np.asarray(v, dtype=float)) for k, v in probabilities.items()
+        },
     }
 
 
