@@ -22,6 +22,11 @@ from bench_serve import free_port, stop, wait_ready
 HEADERS = {"Content-Type": "application/json"}
 
 
+def cached_cell(r: dict[str, Any]) -> str:
+    """The cached run's seconds, and the steps that re-ran when it was not fully cached."""
+    return f"{r['cached_s']:8.2f}" + ("" if not r["not_cached"] else f"  re-ran: {','.join(r['not_cached'])}")
+
+
 def baseline_rows(directory: Path, overrides: list[str]) -> tuple[Any, dict[str, Any], Any, Any, Any, Any]:
     """``(spec, params, x_train, y_train, x_test, y_test)``: the rows the train step fitted on
     (``trainval_data.csv`` minus the validation part ``split_train_val`` holds out) and the test
@@ -221,9 +226,7 @@ def print_section(results: dict[str, Any], splits: int, requests: int, warmup: i
             continue
         ours, hgb = r["ours"], r["hgb"]
         auc = "test_roc_auc" if r["task"] == "binary" else "test_roc_auc_ovr"
-        cached = f"{r['cached_s']:8.2f}" + (
-            "" if not r["not_cached"] else f"  re-ran: {','.join(r['not_cached'])}"
-        )
+        cached = cached_cell(r)
         print(f"{name:16} {r['rows']:6d} {r['target']:>10} {r['task']:>10}  {ours[auc]:8.4f} {hgb[auc]:8.4f} "
               f"{ours['test_log_loss']:8.4f} {hgb['test_log_loss']:8.4f}  {r['metric']:>8} "
               f"{r['margin']:+8.4f} {r['wins']:>2}/{len(r['splits']):<2}  {ours['fit_s']:8.2f} "

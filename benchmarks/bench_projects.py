@@ -268,9 +268,7 @@ def print_regression(results: dict[str, Any], splits: int, threads: int) -> None
             print(f"{name:16} failed: {r['error']}")
             continue
         ours, hgb = r["ours"], r["hgb"]
-        cached = f"{r['cached_s']:8.2f}" + (
-            "" if not r["not_cached"] else f"  re-ran: {','.join(r['not_cached'])}"
-        )
+        cached = _classify.cached_cell(r)
         print(f"{name:16} {r['rows']:6d} {r['target']:>17}  {ours['test_mae']:9.4g} {hgb['test_mae']:9.4g} "
               f"{r['margin']:+8.2%} {r['wins']:>2}/{len(r['splits']):<2} {ours['test_r2']:8.3f} "
               f"{hgb['test_r2']:7.3f}  {ours['fit_s']:8.2f} "

@@ -72,7 +72,7 @@ def test_a_missing_config_dir_is_one_line_exit_2(tmp_path: Path) -> None:
 
 OVERRIDES = {
     "etl.min_prise=3": ["unknown config key 'etl.min_prise'", "etl.min_price"],
-    "model=nosuch": ["Could not find 'model/nosuch'", "hist_gradient_boosting, random_forest"],
+    "model=nosuch": ["Could not find 'model/nosuch'", "logistic_regression, random_forest"],
     "main.steps=[a": ["bad override", "KEY=VALUE"],
     "etl.min_price=abc": ["conf/dataset/nyc_rentals.yaml", "columns.price: range: 'abc' is not a number"],
     "main.steps=nosuch": ["unknown step 'nosuch'", "get_data"],

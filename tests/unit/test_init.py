@@ -92,7 +92,7 @@ def test_cli_json_and_refusals(tmp_path: Path) -> None:
         str(tmp_path / "w"), "--data", str(data), "--target", "weather", "--name", "weather", "--force"
     )
     assert "created" in forced and (tmp_path / "w" / "conf" / "dataset" / "weather.yaml").is_file()
-    assert "refuses task multiclass" in forced
+    assert "(weather: multiclass on 'weather'" in forced
 
     bad = {
         ("--target", "wether"): "did you mean: weather?",
