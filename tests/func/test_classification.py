@@ -142,6 +142,42 @@ def check_score(project: Project, rows: pd.DataFrame, served: dict[str, Any], cl
     return out
 
 
+def check_evaluation(project: Project) -> None:
+    """The evaluation's per-class figures are scikit-learn's on the test rows, with the prod model."""
+    import mlflow.sklearn
+
+    from modelmill import open_workspace
+    from modelmill.registry.export import as_model_input
+
+    store = open_workspace(project.workspace).store
+    evaluation = json.loads(Path(store.path("evaluation")).read_text())
+    test = pd.read_csv(store.path("test_data.csv"))
+    truth = test.pop(project.target)
+    pipeline = mlflow.sklearn.load_model(str(model_dir(project)))
+    predicted = pipeline.predict(as_model_input(test))
+    classes = list(pipeline.classes_)
+    precision, recall, _, support = skm.precision_recall_fscore_support(truth, predicted, labels=classes,
+                                                                         zero_division=0.0)  # fmt: skip
+    for j, c in enumerate(classes):
+        figures = evaluation["per_class"][str(c)]
+        assert figures["precision"] == pytest.approx(precision[j]) and figures["recall"] == pytest.approx(
+            recall[j]
+        )
+        assert figures["support"] == support[j]
+    assert evaluation["majority_accuracy"] == pytest.approx(truth.value_counts(normalize=True).iloc[0])
+
+
+def check_retrain(project: Project) -> None:
+    """retrain and the promotion gate decide on the classification metric."""
+    batch = project.frame.sample(frac=0.9, random_state=7).sort_index()
+    path = write_table(batch, project.directory / "batches" / "next_week.csv")
+    result = project.mm("retrain", str(path), "--json").check().json()
+    assert result["decision"] in ("promoted", "kept"), result
+    metric = project.config["promotion"]["metric"]
+    assert metric.upper() in result["line"], result["line"]
+    assert f"test_{metric}" in result["metrics"], result
+
+
 def check_monitor(project: Project, rows: pd.DataFrame, scored: Path, classes: list[Any]) -> None:
     """monitor with the truth: the task's metrics equal scikit-learn's on the same rows."""
     truth = project.frame.loc[rows.index, [project.target]].reset_index(drop=True)
@@ -176,3 +212,6 @@ def test_a_classification_table_from_init_to_monitor(
         served = serve(project, records(rows), classes, monkeypatch)
         scored = check_score(project, rows, served, classes)
         check_monitor(project, rows, scored, classes)
+        check_evaluation(project)
+        if name == "anes96":  # one table through a second whole pipeline run
+            check_retrain(project)

@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
 from modelmill.core.errors import ConfigError, DataCheckError
-from modelmill.features.decision import Decision, decide
+from modelmill.features.decision import Decision, fit_decision
 from modelmill.features.estimators import build_estimator, fitted_estimator
 from modelmill.features.fitting import fit_pipeline
 from modelmill.features.pipeline import build_inference_pipeline
@@ -80,7 +80,7 @@ def test_calibration_is_fitted_on_the_validation_rows_and_the_threshold_maximise
     params = _params(cancer, "diagnosis", "binary", decision={"calibration": "sigmoid"})
     pipeline, x_val, y_val = _fitted(cancer, "diagnosis", params)
     raw = pipeline[-1]
-    found = decide(pipeline, x_val, y_val, params)
+    found = fit_decision(pipeline, x_val, y_val, params)
     assert found["classes"] == ["benign", "malignant"] and found["positive"] == "malignant"
     assert found["calibration"] == "sigmoid" and found["rule"] == "f1"
     assert fitted_estimator(pipeline) is raw, "the fitted classifier itself is kept (frozen), not refitted"
@@ -114,7 +114,7 @@ def test_auto_calibration_is_kept_only_when_held_out_validation_rows_say_it_help
     pipeline, x_val, y_val = _fitted(wine, "cultivar", params)
     raw = pipeline[-1]
     uncalibrated = raw.predict_proba(pipeline[:-1].transform(x_val))
-    found = decide(pipeline, x_val, y_val, params)
+    found = fit_decision(pipeline, x_val, y_val, params)
     check = found["calibration_check"]
     assert check["val_log_loss"] == pytest.approx(
         log_loss(y_val, uncalibrated, labels=raw.classes_), abs=1e-6
@@ -129,7 +129,7 @@ def test_the_cost_rule_minimises_the_declared_cost(cancer: pd.DataFrame) -> None
     decision = {"calibration": "none", "threshold": "cost", "cost_fp": 1.0, "cost_fn": 20.0}
     params = _params(cancer, "diagnosis", "binary", decision=decision)
     pipeline, x_val, y_val = _fitted(cancer, "diagnosis", params)
-    found = decide(pipeline, x_val, y_val, params)
+    found = fit_decision(pipeline, x_val, y_val, params)
     proba = pipeline.predict_proba(x_val)[:, 1]
 
     def cost(t: float) -> float:
@@ -146,7 +146,7 @@ def test_multiclass_is_calibrated_and_decides_by_the_largest_probability() -> No
     wine = data_tables.wine()
     params = _params(wine, "cultivar", "multiclass", decision={"calibration": "isotonic"})
     pipeline, x_val, y_val = _fitted(wine, "cultivar", params)
-    found = decide(pipeline, x_val, y_val, params)
+    found = fit_decision(pipeline, x_val, y_val, params)
     assert found["threshold"] is None and found["calibration"] == "isotonic"
     proba = pipeline.predict_proba(x_val)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -159,8 +159,12 @@ def test_a_class_with_too_few_validation_rows_gets_no_calibration_and_a_note(can
     params = _params(cancer, "diagnosis", "binary")
     pipeline, x_val, y_val = _fitted(cancer, "diagnosis", params)
     keep = (y_val == "benign") | (np.cumsum(y_val == "malignant") <= 3)
-    found = decide(pipeline, x_val[keep], y_val[keep], params)
+    found = fit_decision(pipeline, x_val[keep], y_val[keep], params)
     assert found["calibration"] == "none" and found["threshold"] == 0.5 and "malignant" in found["note"]
+    # the threshold is stored all the same: every runtime decides by P(malignant) >= 0.5
+    assert pipeline[-1].threshold == 0.5
+    proba = pipeline.predict_proba(x_val)[:, 1]
+    assert pipeline.predict(x_val).tolist() == np.where(proba >= 0.5, "malignant", "benign").tolist()
 
 
 def test_the_calibrated_thresholded_pipeline_round_trips_through_skops(cancer: pd.DataFrame) -> None:
@@ -171,7 +175,7 @@ def test_the_calibrated_thresholded_pipeline_round_trips_through_skops(cancer: p
     for method in ("sigmoid", "isotonic"):
         params = _params(cancer, "diagnosis", "binary", decision={"calibration": method})
         pipeline, x_val, y_val = _fitted(cancer, "diagnosis", params)
-        decide(pipeline, x_val, y_val, params)
+        fit_decision(pipeline, x_val, y_val, params)
         assert untrusted_types(pipeline) == []
         restored = loads(dumps(pipeline), trusted=list(TRUSTED_TYPES))
         np.testing.assert_array_equal(restored.predict_proba(x_val), pipeline.predict_proba(x_val))
@@ -209,3 +213,30 @@ def test_a_target_no_classifier_can_learn_is_refused_before_training(
     with pytest.raises(DataCheckError, match=message) as caught:
         check_labels(pd.Series(train), pd.Series(val), "label", kind)
     assert "target 'label'" in str(caught.value)
+
+
+def test_test_rows_of_a_class_the_model_never_saw_are_left_out_with_a_warning(cancer: pd.DataFrame) -> None:
+    import logging
+
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from modelmill.steps.evaluate import Scored, score
+
+    params = _params(cancer, "diagnosis", "binary")
+    pipeline, x_val, y_val = _fitted(cancer, "diagnosis", params)
+    truth = y_val.copy()
+    truth.iloc[:4] = "unknown"  # a class only in the test rows
+    scored = Scored(pipeline.predict(x_val), pipeline.predict_proba(x_val), list(pipeline.classes_))
+    messages: list[str] = []
+
+    class Log(logging.Logger):
+        def warning(self, msg: object, *args: object, **kwargs: object) -> None:
+            messages.append(str(msg))
+
+    found = score(scored, truth, get_task("binary"), Log("test"))
+    assert len(messages) == 1 and "4 test row(s) of class(es) unknown" in messages[0]
+    known = truth != "unknown"
+    positive = (truth[known] == "malignant").astype(int)
+    assert found["roc_auc"] == pytest.approx(roc_auc_score(positive, scored.proba[known.to_numpy(), 1]))
+    assert found["log_loss"] == pytest.approx(log_loss(truth[known], scored.proba[known.to_numpy()],
+                                                       labels=scored.classes))  # fmt: skip

@@ -62,7 +62,7 @@ def test_estimators_without_early_stopping_fit_on_the_train_part_only(
     x_train, x_val, y_train, y_val = parts
     assert not watches_validation(_boosting(early_stopping=False))
     assert not watches_validation(RandomForestRegressor())
-    assert watches_validation(_boosting(early_stopping="auto"))
+    assert not watches_validation(_boosting(early_stopping="auto"))  # scikit-learn's own rule
     fixed = Pipeline([("model", _boosting(early_stopping=False))])
     fit_pipeline(fixed, x_train, y_train, x_val, y_val)
     assert fixed[-1].n_iter_ == 1000

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from modelmill.core.errors import UsageError
+from modelmill.registry.export import model_classes
 from modelmill.store.workspace import Workspace
 
 # Signature types the validator knows how to check; anything else is passed through as read.
@@ -90,14 +91,6 @@ def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
     return columns, str(doc.get("model_uuid") or model_dir)
 
 
-def read_classes(model_dir: Path) -> list[Any] | None:
-    """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
-    metadata (``None``: a regression, or a model exported before classification)."""
-    doc = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
-    classes = (doc.get("metadata") or {}).get("task_classes")
-    return list(classes) if isinstance(classes, list) else None
-
-
 def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> LoadedModel:
     """Resolve ``model`` to a local, verified model directory and its signature (does not load
     it yet). A ``models:/`` download lasts until the result is closed."""
@@ -107,7 +100,7 @@ def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> 
     try:
         local = files.enter_context(open_model(model, ws, tracking_uri))
         columns, identity = read_signature(local.path)
-        classes = read_classes(local.path)
+        classes = model_classes(local.path)
     except BaseException:
         files.close()
         raise

@@ -14,7 +14,7 @@ from modelmill.cli._common import JsonOption, handle_errors, print_json
 def _progress(as_json: bool, metric: str) -> Any:
     from modelmill.sweep.ranking import metric_key
 
-    shown = (metric_key(metric), "val_r2")
+    shown = (metric_key(metric),)
 
     def on_trial(trial: Any, done: int, total: int) -> None:
         metric = ", ".join(f"{k}={v:.4g}" for k, v in trial.metrics.items() if k in shown)

@@ -52,6 +52,12 @@ class Decision:
             raise ConfigError(f"modeling.decision: unknown key(s) {', '.join(sorted(unknown))}; "
                               "expected calibration, threshold, cost_fp, cost_fn")  # fmt: skip
         decision = cls(**{k: v for k, v in section.items() if v is not None})
+        for key in ("cost_fp", "cost_fn"):
+            try:
+                float(getattr(decision, key))
+            except (TypeError, ValueError):
+                raise ConfigError(f"modeling.decision.{key}={getattr(decision, key)!r}: expected a positive "
+                                  "number (the cost of one such error)") from None  # fmt: skip
         if decision.calibration not in CALIBRATIONS:
             raise ConfigError(f"modeling.decision.calibration={decision.calibration!r}: expected one of "
                               f"{', '.join(CALIBRATIONS)}")  # fmt: skip
@@ -112,6 +118,7 @@ def calibrate(estimator: Any, x_val: Any, y_val: Any, method: str) -> Any:
 def tune_threshold(estimator: Any, x_val: Any, y_val: Any, decision: Decision) -> tuple[Any, float]:
     """``(FixedThresholdClassifier, threshold)`` for a binary ``estimator`` (fitted), the threshold
     chosen on the validation rows by the decision's rule (or fixed by it)."""
+    import numpy as np
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
 
@@ -121,7 +128,13 @@ def tune_threshold(estimator: Any, x_val: Any, y_val: Any, decision: Decision) -
         threshold = _tuned(estimator, x_val, y_val, decision, positive)
     fixed = FixedThresholdClassifier(FrozenEstimator(estimator), threshold=threshold,
                                      pos_label=positive, response_method="predict_proba")  # fmt: skip
-    return fixed.fit(x_val, y_val), float(threshold)
+    # fitting a frozen estimator only records classes_: any rows of both classes will do
+    classes = estimator.classes_
+    return fixed.fit(np.zeros((2, _width(estimator))), classes), float(threshold)
+
+
+def _width(estimator: Any) -> int:
+    return int(estimator.n_features_in_)
 
 
 def _tuned(estimator: Any, x_val: Any, y_val: Any, decision: Decision, positive: Any) -> float:
@@ -154,14 +167,14 @@ def plain_labels(classes: Any) -> list[Any]:
     return [c.item() if hasattr(c, "item") else c for c in classes]
 
 
-def decide(pipeline: Any, x_val: Any, y_val: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+def fit_decision(pipeline: Any, x_val: Any, y_val: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Calibrate the fitted classifier at the end of ``pipeline`` and, for a binary task, choose
     its threshold, both on the validation rows; the last step is replaced by the result.
 
     Returns what was decided (recorded with the model): ``classes``, ``positive`` (binary),
     ``calibration``, ``threshold`` (None for multiclass), ``rule`` and a ``note`` when a class
     has fewer than :data:`MIN_ROWS_PER_CLASS` validation rows (then nothing is fitted on them:
-    no calibration, threshold 0.5)."""
+    no calibration, and a binary model stores the threshold 0.5)."""
     import numpy as np
 
     decision = Decision.from_config(params.get("decision"))
@@ -174,6 +187,9 @@ def decide(pipeline: Any, x_val: Any, y_val: Any, params: Mapping[str, Any]) -> 
                              "threshold": 0.5 if binary else None, "rule": "default"}  # fmt: skip
     if binary:
         found["positive"] = plain_labels(classes[1:2])[0]
+    if rare and binary:  # the threshold is stored all the same: every runtime decides by p >= 0.5
+        model, found["threshold"] = tune_threshold(estimator, None, None, Decision(threshold="0.5"))
+        pipeline.steps[-1] = (name, model)
     if rare:
         found["note"] = (f"class(es) {', '.join(rare)} have fewer than {MIN_ROWS_PER_CLASS} validation rows: "
                          "no calibration, threshold 0.5")  # fmt: skip

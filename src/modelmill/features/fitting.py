@@ -27,8 +27,10 @@ DEFAULT_TREES = 100  # scikit-learn's max_iter
 
 
 def watches_validation(estimator: Any) -> bool:
-    """Whether ``estimator`` stops early and takes a validation set in ``fit`` (``X_val``)."""
-    if getattr(estimator, "early_stopping", False) not in (True, "auto"):
+    """Whether ``estimator`` stops early (``early_stopping=True``; ``"auto"`` keeps scikit-learn's
+    own rule, stopping above 10,000 rows on a part of the training rows) and takes a validation
+    set in ``fit`` (``X_val``)."""
+    if getattr(estimator, "early_stopping", False) is not True:
         return False
     return "X_val" in inspect.signature(estimator.fit).parameters
 

@@ -243,3 +243,17 @@ def load_sklearn(path: str | Path) -> Any:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(str(path))
+
+
+def model_classes(model_dir: str | Path) -> list[Any] | None:
+    """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
+    metadata (``task_classes``); ``None`` for a regression, a model exported before
+    classification, or an unreadable ``MLmodel`` (the caller then does without)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((Path(model_dir) / "MLmodel").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    classes = (doc.get("metadata") or {}).get("task_classes") if isinstance(doc, dict) else None
+    return list(classes) if isinstance(classes, list) else None

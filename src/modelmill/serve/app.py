@@ -182,9 +182,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return JSONResponse({"detail": _errors(exc)}, 422)
         if not rows:
             return JSONResponse({"detail": "the list of rows is empty"}, 422)
-        values, proba = (
-            model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
-        )
+        values, proba = await _predict(model, rows)
         _served(app, model, rows, values, "/predict", proba)
         t = model.target
         body: dict[str, Any] = {"predictions": values, "model": {"name": t.name, "version": t.version}}
@@ -211,9 +209,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return _bad_request(
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
             )
-        values, proba = (
-            model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
-        )
+        values, proba = await _predict(model, rows)
         _served(app, model, rows, values, "/invocations", proba)
         return JSONResponse({"predictions": values})  # MLflow's format: labels for a classifier
 

@@ -104,7 +104,9 @@ class DriftFeed:
         self.live = live
         self.window = window
         reference = getattr(live, "reference", {}) or {}
-        classifier = (reference.get("prediction") or {}).get("kind") == "categorical"
+        from modelmill.validation.drift import is_classifier_reference
+
+        classifier = is_classifier_reference(reference)
         self.outputs = ClassifierOutputs(reference, window, classes) if classifier else None
         self._pending: deque[tuple[Sequence[Any], Sequence[Any], Any]] = deque()
         self._pending_rows = 0
@@ -143,18 +145,6 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return row.model_dump(by_alias=True) if hasattr(row, "model_dump") else dict(row)
 
 
-def model_classes(model_dir: Path) -> list[Any] | None:
-    """A classifier's classes from its ``MLmodel`` metadata (``task_classes``), else ``None``."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load((Path(model_dir) / "MLmodel").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    classes = (doc.get("metadata") or {}).get("task_classes")
-    return list(classes) if isinstance(classes, list) else None
-
-
 def load_feed(
     model_dir: Path, window: int, classes: Sequence[Any] | None = None
 ) -> tuple[DriftFeed | None, str | None]:
@@ -174,7 +164,11 @@ def load_feed(
         return None, f"could not read the training reference: {type(exc).__name__}: {exc}"
     if live is None:
         return None, "the model has no training reference (trained before drift monitoring)"
-    if classes is None and (live.reference.get("prediction") or {}).get("kind") == "categorical":
+    from modelmill.validation.drift import is_classifier_reference
+
+    if classes is None and is_classifier_reference(live.reference):
+        from modelmill.registry.export import model_classes
+
         classes = model_classes(Path(model_dir))
     return DriftFeed(live, window, classes), None
 

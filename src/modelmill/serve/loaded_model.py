@@ -92,7 +92,10 @@ class LoadedModel:
         if self.fast:
             records = [_record(r) for r in rows]
             try:
-                return _listed(self.predictor.predict_records_full(records))
+                values, proba = self.predictor.predict_records_full(records)
+                if proba is not None and not np.isfinite(proba).all():
+                    raise ValueError("non-finite probabilities")
+                return _plain(values), proba
             except Exception as exc:  # onnxruntime failed on valid input: scikit-learn answers
                 self.onnx_failures += 1
                 log.warning(

@@ -2,8 +2,11 @@
 
 Why this shape: the log is what ``modelmill monitor DIR`` and the retraining job read later,
 so each row is one validated request row (every signature column, ``null`` when not sent), its
-``prediction``, ``timestamp`` (UTC), ``model_name``, ``model_version`` and ``endpoint``, with
-one Arrow schema per model signature so ``pyarrow.dataset`` reads the directory as one table.
+``prediction`` (a classifier's: the label as text, then one ``proba_<class>`` column per class),
+``timestamp`` (UTC), ``model_name``, ``model_version`` and ``endpoint``. Each part has one Arrow
+schema (one per model signature and classes): the parts of one model read as one table with
+``pyarrow.dataset``; after a hot swap to a model with another signature or other classes, read
+the parts by ``model_version``.
 The request path only appends references to the validated rows under a lock; a background
 thread turns them into Parquet part files (written to a hidden temp file, then renamed, so
 a reader never sees half a part) and deletes the oldest parts once the directory exceeds

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelmill.core.errors import DataCheckError
 from modelmill.datasets.io import read_stored_table
 from modelmill.steps.train import features_and_target
-from modelmill.tasks import Task, get_task
+from modelmill.tasks import Task, get_task, per_class
 
 if TYPE_CHECKING:
     from modelmill.runner import StepContext
@@ -60,10 +61,15 @@ def predict(model_dir: Path, features: Any, task: Task) -> Scored:
 
 def score(scored: Scored, target: Any, task: Task, log: Any = None) -> dict[str, float]:
     """The task's metrics of ``scored`` against ``target``. Test rows of a class the model never
-    saw cannot be scored by probability: they are left out, with a warning on ``log``."""
+    saw cannot be scored by probability: they are left out (here, and of the per-class figures
+    and the majority baseline), with a warning on ``log``; a :class:`DataCheckError` when no row is left."""
     if not task.is_classifier:
         return task.score(target, scored.values)
     known = target.isin(scored.classes).to_numpy()
+    if not known.any():
+        known_classes = ", ".join(map(str, scored.classes))
+        raise DataCheckError(f"no test row has a class the model knows ({known_classes}): the test split and "
+                             "the training rows disagree; keep split.stratify on the target")  # fmt: skip
     if not known.all():
         unseen = sorted(map(str, set(target[~known])))
         message = (f"{int((~known).sum())} test row(s) of class(es) {', '.join(unseen[:10])} the model "
@@ -180,8 +186,8 @@ def run(ctx: StepContext) -> None:
     ctx.log_metrics(metrics)
     main = task.default_metric
     ctx.log.info(
-        "candidate %s: test %s %.4g%s", candidate["ref"], main, candidate[main],
-        f"; prod {prod['ref']}: {main} {prod[main]}" if prod else "; no prod model",
+        "candidate %s: test %s %s%s", candidate["ref"], main, candidate.get(main, "n/a (undefined here)"),
+        f"; prod {prod['ref']}: {main} {prod.get(main)}" if prod else "; no prod model",
     )  # fmt: skip
     evaluation = {
         "candidate": candidate,
@@ -189,8 +195,11 @@ def run(ctx: StepContext) -> None:
         "test_data": test_version.ref if test_version is not None else TEST,
         "n_test": len(test),
         **_decision(ctx, model),
-        **(_majority(ctx, candidate, target) if task.is_classifier else {}),
     }
+    if task.is_classifier:  # what always answering the majority scores, and each class's figures
+        known = target.isin(cand_pred.classes).to_numpy()  # the rows the metrics are computed on
+        evaluation |= _majority(ctx, candidate, target[known])
+        evaluation["per_class"] = per_class(target[known], cand_pred.values[known], cand_pred.classes)
     ctx.output("evaluation").write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
     ctx.set_metadata(
         "evaluation",

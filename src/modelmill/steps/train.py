@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelmill.core.errors import ConfigError
 from modelmill.datasets.io import read_stored_table
-from modelmill.features.decision import decide
+from modelmill.features.decision import fit_decision
 from modelmill.features.estimators import DEFAULT, fitted_estimator
 from modelmill.features.fitting import fit_pipeline
 from modelmill.features.importance import IMPURITY, label
@@ -98,10 +98,11 @@ def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
     """Fit on the train part and score on the validation part.
 
     Metrics: ``val_<metric>`` for each of the task's metrics (regression: mae, rmse, r2,
-    medae), ``oob_r2`` (when the family has ``oob_score_``), ``fit_seconds``, ``n_train``, ``n_val``.
+    medae), ``oob_r2`` (``oob_accuracy`` for a classifier; when the family has ``oob_score_``),
+    ``fit_seconds``, ``n_train``, ``n_val``.
     A classifier's target is checked first (:func:`~modelmill.tasks.check_labels`), and its
     probabilities are calibrated and its threshold chosen on the validation part
-    (:func:`~modelmill.features.decision.decide`): its ``val_*`` figures are those rows' after that.
+    (:func:`~modelmill.features.decision.fit_decision`): its ``val_*`` figures are those rows' after that.
     """
     task = get_task(str(params.get("task", "regression")))
     x_train, x_val, y_train, y_val = split_train_val(frame, params)
@@ -111,7 +112,7 @@ def fit_and_score(frame: Any, params: dict[str, Any]) -> Fitted:
     started = time.perf_counter()
     fit_pipeline(pipeline, x_train, y_train, x_val, y_val)
     fit_seconds = time.perf_counter() - started
-    decision = decide(pipeline, x_val, y_val, params) if task.is_classifier else {}
+    decision = fit_decision(pipeline, x_val, y_val, params) if task.is_classifier else {}
     predicted, proba = task.predict(pipeline, x_val)
     scores = task.score(y_val, predicted, proba, decision.get("classes", ()))
     metrics: dict[str, float] = {f"val_{k}": v for k, v in scores.items()}
@@ -216,8 +217,8 @@ def run(ctx: StepContext) -> None:
         fitted.pipeline, fitted.x_val, fitted.y_val, int(params["random_seed"]), main
     )
     ctx.log.info(
-        "%s fitted in %.1f s on %d rows: val %s %.4g", family, metrics["fit_seconds"], metrics["n_train"],
-        main, metrics[f"val_{main}"],
+        "%s fitted in %.1f s on %d rows: val %s %s", family, metrics["fit_seconds"], metrics["n_train"],
+        main, metrics.get(f"val_{main}", "n/a (undefined on these rows)"),
     )  # fmt: skip
     ctx.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_")})
     described = {"estimator": family, "target_transform": str(params.get("target_transform", "none"))}
@@ -255,6 +256,7 @@ def run(ctx: StepContext) -> None:
         **({"decision": fitted.decision} if fitted.decision else {}),
         fit_seconds=metrics["fit_seconds"],
         oob_r2=metrics.get("oob_r2"),
+        oob_accuracy=metrics.get("oob_accuracy"),
         n_train=metrics["n_train"],
         n_val=metrics["n_val"],
         params=params,
