@@ -245,6 +245,11 @@ def test_a_scored_batch_is_used_without_the_model(cancer: Case, tmp_path: Path) 
     from_model = compare(cancer.reference, cancer.x, labels, LIMITS, cancer.named(proba)).to_dict()
     assert from_columns == from_model
     assert outputs_for(cancer.x, cancer.reference, cancer.model).origin == "model (Pipeline)"
+    # a hand-made file: probability columns in another order, and a feature named like one
+    shuffled = batch[["proba_malignant", "proba_benign", *[c for c in batch.columns if c[:6] != "proba_"]]]
+    reordered = outputs_for(shuffled.assign(proba_of_default=0.3), cancer.reference, no_model)
+    assert reordered.classes == ["benign", "malignant"]
+    np.testing.assert_array_equal(reordered.proba, outputs.proba)
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()

@@ -39,12 +39,19 @@ class ModelOutputs:
         return {f"{PROBA}{c}": self.proba[:, j] for j, c in enumerate(self.classes)}
 
 
-def _from_columns(batch: pd.DataFrame, classifier: bool) -> ModelOutputs:
-    if not classifier:
+def _from_columns(batch: pd.DataFrame, reference: dict[str, Any]) -> ModelOutputs:
+    if not is_classifier_reference(reference):
         values = pd.to_numeric(batch[PREDICTION], errors="coerce").to_numpy(dtype=float)
         return ModelOutputs(values, "input column")
     labels = batch[PREDICTION].to_numpy()
-    columns = [str(c) for c in batch.columns if str(c).startswith(PROBA)]
+    # the model's classes, in its order, as its reference names them: a hand-made file's column
+    # order or a feature that happens to start with proba_ changes nothing
+    known = list(reference.get("probabilities") or {})
+    columns = (
+        [c for c in known if c in batch.columns]
+        if known
+        else [str(c) for c in batch.columns if str(c).startswith(PROBA)]
+    )
     if not columns:
         return ModelOutputs(labels, "input column")
     proba = np.column_stack([pd.to_numeric(batch[c], errors="coerce").to_numpy(dtype=float) for c in columns])
@@ -60,7 +67,7 @@ def outputs_for(
     predictor, or a callable returning one (called only when the model is needed)."""
     classifier = is_classifier_reference(reference)
     if PREDICTION in batch.columns:
-        return _from_columns(batch, classifier)
+        return _from_columns(batch, reference)
     if callable(predictor) and not hasattr(predictor, "predict"):
         predictor = predictor()
     features = batch.drop(columns=[c for c in (target, *TIME_COLUMNS) if c and c in batch.columns])
