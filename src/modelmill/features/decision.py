@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmill.core.errors import ConfigError
+from modelmill.features.onnx_classifier import json_labels
 
 CALIBRATIONS = ("auto", "none", "sigmoid", "isotonic")
 RULES = ("f1", "cost")
@@ -162,11 +163,6 @@ def _cost(y_true: Any, y_pred: Any, *, pos_label: Any, cost_fp: float, cost_fn: 
     return float(cost_fp * np.sum(said & ~truth) + cost_fn * np.sum(~said & truth))
 
 
-def plain_labels(classes: Any) -> list[Any]:
-    """The classes as JSON-ready Python values (numpy integers -> int, strings stay strings)."""
-    return [c.item() if hasattr(c, "item") else c for c in classes]
-
-
 def fit_decision(pipeline: Any, x_val: Any, y_val: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Calibrate the fitted classifier at the end of ``pipeline`` and, for a binary task, choose
     its threshold, both on the validation rows; the last step is replaced by the result.
@@ -183,10 +179,10 @@ def fit_decision(pipeline: Any, x_val: Any, y_val: Any, params: Mapping[str, Any
     binary = str(params.get("task")) == "binary"
     counts = {c: int(np.sum(np.asarray(y_val) == c)) for c in classes}
     rare = [str(c) for c, n in counts.items() if n < MIN_ROWS_PER_CLASS]
-    found: dict[str, Any] = {"classes": plain_labels(classes), "calibration": "none",
+    found: dict[str, Any] = {"classes": json_labels(classes), "calibration": "none",
                              "threshold": 0.5 if binary else None, "rule": "default"}  # fmt: skip
     if binary:
-        found["positive"] = plain_labels(classes[1:2])[0]
+        found["positive"] = json_labels(classes[1:2])[0]
     if rare and binary:  # the threshold is stored all the same: every runtime decides by p >= 0.5
         model, found["threshold"] = tune_threshold(estimator, None, None, Decision(threshold="0.5"))
         pipeline.steps[-1] = (name, model)

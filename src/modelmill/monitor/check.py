@@ -10,13 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from modelmill.core.errors import ConfigError, UsageError
 from modelmill.monitor.html import drift_page
 from modelmill.monitor.inputs import MonitoredModel, baseline, read_batch, resolve_model
-from modelmill.monitor.outputs import PREDICTION, TIME_COLUMNS, ModelOutputs, outputs_for  # noqa: F401
+from modelmill.monitor.outputs import TIME_COLUMNS, ModelOutputs, outputs_for
 from modelmill.monitor.quality import Quality, Truth, model_quality, read_actuals
 from modelmill.reports.layout import Report
 from modelmill.validation.drift import DriftReport, Thresholds, compare, missing_columns
@@ -74,14 +73,6 @@ def model_outputs(batch: pd.DataFrame, model: MonitoredModel, target: str | None
         return load_predictor(model.path)
 
     return outputs_for(batch, model.reference, load, target)
-
-
-def predictions_for(
-    batch: pd.DataFrame, model: MonitoredModel, target: str | None = None
-) -> tuple[np.ndarray, str]:
-    """The values (a classifier's labels) of :func:`model_outputs` and where they came from."""
-    outputs = model_outputs(batch, model, target)
-    return outputs.values, outputs.origin
 
 
 def run_monitor(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from modelmill.features.onnx_classifier import json_labels
 from modelmill.serve.schema import Column, to_frame
 
 log = logging.getLogger("modelmill.serve")
@@ -95,7 +96,7 @@ class LoadedModel:
                 values, proba = self.predictor.predict_records_full(records)
                 if proba is not None and not np.isfinite(proba).all():
                     raise ValueError("non-finite probabilities")
-                return _plain(values), proba
+                return json_labels(values), proba
             except Exception as exc:  # onnxruntime failed on valid input: scikit-learn answers
                 self.onnx_failures += 1
                 log.warning(
@@ -131,8 +132,8 @@ class LoadedModel:
         if self.classes is None:
             return {"task": "regression"}
         threshold = getattr(self.predictor, "threshold", None)
-        return {"task": "binary" if len(self.classes) == 2 else "multiclass", "classes": _plain(self.classes),
-                "threshold": threshold}  # fmt: skip
+        kind = "binary" if len(self.classes) == 2 else "multiclass"
+        return {"task": kind, "classes": json_labels(self.classes), "threshold": threshold}
 
 
 def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
@@ -154,14 +155,9 @@ def smoke_test(model: LoadedModel, rows: list[Any]) -> None:
         check_labels_agree(predictions, reference, label)
 
 
-def _plain(values: Any) -> list[Any]:
-    """Labels as JSON values (numpy integers and booleans -> Python ones)."""
-    return [v.item() if hasattr(v, "item") else v for v in values]
-
-
 def _listed(found: tuple[Any, Any]) -> tuple[list[Any], Any]:
     values, proba = found
-    return _plain(values), proba
+    return json_labels(values), proba
 
 
 def _record(row: Any) -> dict[str, Any]:
