@@ -16,7 +16,8 @@ from typing import Any
 from modelmill import config as config_mod
 from modelmill.core.errors import ConfigError, PipelineDefinitionError
 from modelmill.core.types import RunSummary
-from modelmill.runner import Executor, Pipeline, Reporter, Step
+from modelmill.pipelines.declared import with_declared_steps
+from modelmill.runner import Executor, Pipeline, Reporter, Step, provenance
 from modelmill.store.lineage import Direction, LineageGraph, build_lineage
 from modelmill.store.workspace import Workspace
 from modelmill.tracking.base import NullTracker, Tracker
@@ -55,7 +56,7 @@ def load_pipeline(cfg: Any) -> Pipeline:
         raise ConfigError(f"{target} could not build the pipeline from this config: {exc}") from None
     if not isinstance(pipeline, Pipeline):
         raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
-    return pipeline
+    return with_declared_steps(pipeline, cfg, config_mod.project_root() or Path.cwd())
 
 
 MODEL_TYPE, TEST_TYPE = "model_export", "test_data"
@@ -146,7 +147,10 @@ def run(
 ) -> RunSummary:
     """Compose the config, build the pipeline and execute the selected steps.
 
-    ``tracking_parent``/``tracking_tags`` nest the MLflow run under another run (sweeps).
+    ``tracking_parent``/``tracking_tags`` nest the MLflow run under another run (sweeps). The
+    run records its provenance (:mod:`modelmill.runner.provenance`): the project's commit, its
+    diff when dirty, the lock of the installed packages, the interpreter; the MLflow run is
+    tagged with the commit and the release that exact code is.
     """
     cfg = config_mod.compose(overrides, config_dir=config_dir)
     if cfg.get("dataset") is not None:  # a bad spec fails before any step, whatever the pipeline
@@ -156,7 +160,9 @@ def run(
     ws = open_workspace(cfg.main.workspace)
     ws.require_writable()
     pipeline = load_pipeline(cfg)
-    tracker = tracker or make_tracker(cfg, ws, parent_run_id=tracking_parent, tags=tracking_tags)
+    seen = provenance.observe(config_mod.project_root(config_dir), ws.root)
+    tags = {**seen.tracking_tags(), **(tracking_tags or {})}
+    tracker = tracker or make_tracker(cfg, ws, parent_run_id=tracking_parent, tags=tags)
     executor = Executor(ws, tracker=tracker, reporter=reporter)
     return executor.run(
         pipeline,
@@ -164,4 +170,5 @@ def run(
         force=force,
         config_yaml=config_mod.to_yaml(cfg),
         config=config_mod.to_container(cfg),
+        provenance=lambda: provenance.record(ws, seen),
     )

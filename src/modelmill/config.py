@@ -240,10 +240,11 @@ def _check_file(path: Path, doc: dict[str, Any], groups: set[str]) -> None:
     with close matches exactly like the same key on the command line. Keys under a config group
     option (``modeling.<family>``) come from that option's own file and are not checked here, nor
     are keys under ``dataset``: a project's dataset spec is checked by the spec's own model
-    (:func:`modelmill.datasets.spec.spec_from_config`), which names the key and its expected form.
+    (:func:`modelmill.datasets.spec.spec_from_config`), which names the key and its expected form,
+    and under ``steps`` (the project's own steps, checked by :mod:`modelmill.pipelines.declared`).
     """
     known = _packaged_keys()
-    free = {"dataset"} | {f"modeling.{option}" for option in _group_options(groups)}
+    free = {"dataset", "steps"} | {f"modeling.{option}" for option in _group_options(groups)}
     for key in _file_keys(doc):
         if key in known or any(key == f or key.startswith(f"{f}.") for f in free):
             continue

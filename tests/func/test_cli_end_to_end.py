@@ -37,6 +37,7 @@ ARTIFACTS = {
     "toy_test.csv",
     "toy_model.json",
     "toy_scores.json",
+    "environment.lock",  # every run's provenance: the packages it ran with (modelmill.runner.provenance)
 }
 
 runner = CliRunner()
@@ -452,7 +453,7 @@ def test_lineage_formats(baseline: dict[str, Any]) -> None:
     graph = json.loads(mm("lineage", "toy_scores.json", "--format", "json").stdout)
     assert {"nodes", "edges"} <= set(graph)
     ids = {n["id"] for n in graph["nodes"]}
-    assert {f"{name}:v0" for name in ARTIFACTS} <= ids
+    assert {f"{name}:v0" for name in ARTIFACTS - {"environment.lock"}} <= ids  # provenance: no lineage
     fit_node = f"fit@{baseline['run_id']}"
     assert fit_node in ids
     edges = {(e["from"], e["to"]) for e in graph["edges"]}
@@ -531,7 +532,7 @@ def test_step_failure_exits_1_and_skips_later_steps(failing_config_dir: Path) ->
 
     # a failed step stores nothing
     listed = json.loads(mm("artifacts", "list", "--json").stdout)
-    assert {v["name"] for v in listed} == {"first.txt"}
+    assert {v["name"] for v in listed} == {"first.txt", "environment.lock"}
 
     # the next run resumes: the finished step is a cache hit
     again = mm("run", NOTRACK, "--config-dir", str(failing_config_dir), code=1)

@@ -76,3 +76,26 @@ def test_estimators_without_early_stopping_fit_on_the_train_part_only(
     assert few[-1].n_iter_ == DEFAULT_TREES and few[-1].early_stopping is False
     default = HistGradientBoostingRegressor(random_state=0).fit(x_train, y_train)
     np.testing.assert_array_equal(few.predict(x_val), default.predict(x_val))
+
+
+def test_a_classifier_stops_only_on_enough_rows_of_its_rarest_class() -> None:
+    """breast_cancer: a validation part with 40 malignant rows is too few to stop on (the
+    defaults' 100 trees); one with 60 of each class stops early."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.4, random_state=0, stratify=y)
+
+    def fitted(rare: int) -> HistGradientBoostingClassifier:
+        rows = np.r_[np.flatnonzero(y_val.to_numpy() == 0)[:rare], np.flatnonzero(y_val.to_numpy() == 1)[:90]]
+        model = HistGradientBoostingClassifier(max_iter=1000, early_stopping=True, n_iter_no_change=5,
+                                               random_state=0)  # fmt: skip
+        pipeline = Pipeline([("scale", StandardScaler()), ("model", model)])
+        fit_pipeline(pipeline, x_train, y_train, x_val.iloc[rows], y_val.iloc[rows])
+        return model
+
+    few = fitted(MIN_VALIDATION_ROWS - 10)  # 130 validation rows, 40 of the rarer class
+    assert few.early_stopping is False and few.n_iter_ == DEFAULT_TREES
+    enough = fitted(MIN_VALIDATION_ROWS + 10)
+    assert enough.early_stopping is True and enough.n_iter_ < 1000

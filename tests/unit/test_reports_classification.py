@@ -31,13 +31,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from modelmill.core.labels import decide
 from modelmill.reports._svg import PAD_L, PAD_R, W
 from modelmill.reports.classification import (
     ONE_CLASS,
     SWEEP,
     classification_sections,
     confusion,
-    decide,
     sweep,
 )
 

@@ -7,8 +7,10 @@ import typer
 from modelmill.cli import artifacts, check, eda, lineage, promote, run, score, serve, sweep, test_model, ui
 from modelmill.cli.init import init_command
 from modelmill.cli.monitor import monitor_command
+from modelmill.cli.release import release_command, releases_command
 from modelmill.cli.reproduce import reproduce_command
 from modelmill.cli.retrain import retrain_command
+from modelmill.cli.step import app as step_app
 
 app = typer.Typer(
     name="modelmill",
@@ -31,6 +33,9 @@ app.command("eda")(eda.eda_command)
 app.command("monitor")(monitor_command)
 app.command("retrain")(retrain_command)
 app.command("reproduce")(reproduce_command)
+app.command("release")(release_command)
+app.command("releases")(releases_command)
+app.add_typer(step_app, name="step")
 
 
 def main() -> None:

@@ -60,13 +60,21 @@ def show_command(
     workspace: Path = WorkspaceOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Show one version: digest, metadata, producing run and inputs."""
-    v = open_ws(workspace).store.resolve(ref)
+    """Show one version: digest, metadata, producing run and inputs, and the code that run ran
+    (its git commit, dirty or not, and the release it is)."""
+    from modelmill.runner.releases import origin
+
+    ws = open_ws(workspace)
+    v = ws.store.resolve(ref)
+    came_from = origin(ws, v.run_id)
     if as_json:
-        print_json(v.to_dict())
+        print_json(v.to_dict() | {"origin": came_from})
         return
     for key, value in v.to_dict().items():
         typer.echo(f"{key:12} {json.dumps(value) if isinstance(value, dict | list) else value}")
+    if came_from is not None:
+        commit = (came_from["commit"] or "no git commit")[:12] + ("+dirty" if came_from["dirty"] else "")
+        typer.echo(f"{'release':12} {came_from['release'] or 'none'} (code: {commit})")
 
 
 @app.command("get")

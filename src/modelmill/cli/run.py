@@ -25,6 +25,23 @@ def _print_summary(summary: RunSummary) -> None:
         typer.echo(f"  {key} = {value:.6g}")
 
 
+def _run_revision(rev: str, overrides: list[str], force: bool, force_step: list[str],
+                  config_dir: Path | None, as_json: bool) -> None:  # fmt: skip
+    from modelmill.core.errors import UsageError
+    from modelmill.lifecycle.revision import run_revision
+
+    if config_dir is not None:
+        raise UsageError("--rev runs the revision's own conf/: drop --config-dir")
+    done = run_revision(rev, overrides, force=force, force_steps=force_step)
+    if as_json:
+        print_json(done.to_dict())
+    else:
+        typer.echo(f"revision {rev}: commit {done.commit[:12]}, release {done.release or 'none'}")
+        _print_summary(done.summary)
+    if done.exit_code:
+        raise typer.Exit(done.exit_code)
+
+
 @handle_errors
 def run_command(
     overrides: list[str] = typer.Argument(
@@ -43,12 +60,21 @@ def run_command(
         help="Use this Hydra config directory (default: the conf/ of the project folder holding the "
         "current folder, found by walking up; outside a project, the packaged config).",
     ),
+    rev: str = typer.Option(
+        None,
+        "--rev",
+        help="Run the pipeline of this git revision (a release tag v1.2.0, a branch, a commit) from a "
+        "temporary worktree, against this project's workspace: unchanged steps are cache hits.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run the pipeline (or the steps in main.steps); cached steps are skipped."""
     from modelmill.api import run
     from modelmill.runner.progress import PlainReporter, default_reporter
 
+    if rev is not None:
+        _run_revision(rev, overrides or [], force, force_step or [], config_dir, as_json)
+        return
     reporter = PlainReporter(sys.stderr) if as_json else default_reporter(sys.stderr)
     summary = run(
         overrides or [],

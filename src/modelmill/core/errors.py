@@ -8,6 +8,7 @@ Every error a user can cause derives from :class:`ModelmillError` and carries an
     │   ├── InvalidNameError           artifact/alias name of the wrong form
     │   ├── ConfigError                unknown key, bad override, bad config value
     │   ├── WorkspaceReadOnlyError     a command that writes was pointed at a read-only workspace
+    │   ├── ReleaseError               no git repo, dirty tree, bad or lower version, unknown revision
     │   └── PipelineDefinitionError    unknown input, duplicate output, cycle, bad step
     ├── StoreError (exit 1)            the artifact store could not do what was asked
     │   ├── ArtifactNotFoundError      no such name, version or alias (exit 2)
@@ -91,16 +92,28 @@ class WorkspaceReadOnlyError(UsageError):
     would write to it: reading commands work, writing ones stop before changing anything."""
 
 
+class ReleaseError(UsageError):
+    """A release, a revision or a run's code cannot be used as asked: not a git repository, a
+    dirty tree, a version that is not semver or not higher, a revision that does not exist."""
+
+
+class EnvironmentBuildError(UsageError):
+    """A step's environment cannot be built from its lock (a package not installable, offline
+    without the wheels): raised before any step runs, nothing half-built is kept."""
+
+
 __all__ = [
     "ArtifactNotFoundError",
     "BrokenModelError",
     "ConfigError",
     "DataCheckError",
     "DatabaseCorruptError",
+    "EnvironmentBuildError",
     "IntegrityError",
     "InvalidNameError",
     "ModelmillError",
     "PipelineDefinitionError",
+    "ReleaseError",
     "StepFailedError",
     "StoreBusyError",
     "StoreError",

@@ -15,6 +15,11 @@ A validation part of fewer than :data:`MIN_VALIDATION_ROWS` rows is too small to
 of trees on (one row moves its score by 2% or more, and the stop lands on noise: wine's 28
 validation rows gave a worse test log loss than 100 trees): the estimator then gets
 scikit-learn's own defaults for it, a fixed :data:`DEFAULT_TREES` trees and no early stopping.
+For a classifier, the rows that count are those of its rarest class: a validation log loss is
+as noisy as the number of rows of the class the model is least sure about. breast_cancer's
+91 validation rows hold 34 malignant tumours; stopping on them kept 82 trees on average and
+ranked worse than 100 trees over 20 random splits (test ROC AUC 0.9912 against 0.9920), while
+anes96 (63 rows of its rarer class) gains from stopping on all five benchmark splits.
 """
 
 from __future__ import annotations
@@ -35,6 +40,20 @@ def watches_validation(estimator: Any) -> bool:
     return "X_val" in inspect.signature(estimator.fit).parameters
 
 
+def _rows_to_stop_on(estimator: Any, y_val: Any) -> int:
+    """How many validation rows a stopping point is chosen on: all of them for a regressor, the
+    rarest class's for a classifier (see the module docstring)."""
+    from sklearn.base import is_classifier
+
+    if y_val is None:
+        return 0
+    if not is_classifier(estimator):
+        return len(y_val)
+    import pandas as pd
+
+    return int(pd.Series(y_val).value_counts().min())
+
+
 def fit_pipeline(pipeline: Any, x_train: Any, y_train: Any, x_val: Any = None, y_val: Any = None) -> Any:
     """Fit ``pipeline`` (``[..., preprocessing, estimator]``) on the train part; an estimator
     that stops early is given the validation part (``x_val``, ``y_val``) to watch."""
@@ -42,7 +61,7 @@ def fit_pipeline(pipeline: Any, x_train: Any, y_train: Any, x_val: Any = None, y
     estimator = getattr(final, "regressor", final)  # an unfitted TransformedTargetRegressor's
     if not watches_validation(estimator):
         return pipeline.fit(x_train, y_train)
-    if x_val is None or len(x_val) < MIN_VALIDATION_ROWS:  # too few rows to stop on: the defaults
+    if x_val is None or _rows_to_stop_on(estimator, y_val) < MIN_VALIDATION_ROWS:  # the defaults
         estimator.set_params(early_stopping=False, max_iter=min(int(estimator.max_iter), DEFAULT_TREES))
         return pipeline.fit(x_train, y_train)
     preprocessing = pipeline[:-1]

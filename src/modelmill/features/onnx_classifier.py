@@ -5,11 +5,12 @@ A classification pipeline ends in a classifier, possibly wrapped as
 and/or (binary) ``FixedThresholdClassifier(FrozenEstimator(inner), threshold=t)``. The graph
 (:func:`unwrapped`, converted without ZipMap: :func:`no_zipmap`) computes the probabilities
 of the model's classes, ``[N, n_classes]`` floats; the decision is taken in numpy
-(:func:`decide`) from those probabilities with the model's threshold, so that a threshold
+(:func:`modelmill.core.labels.decide`) from those
+probabilities with the model's threshold, so that a threshold
 that is not 0.5 is applied exactly as scikit-learn's ``FixedThresholdClassifier`` applies it
 (``P(classes[1]) >= threshold``), whatever label the graph itself would output.
 
-Imports nothing from skl2onnx or onnx: the predictors use :func:`decide` and :func:`labels_array`.
+Imports nothing from skl2onnx or onnx: the predictors use :func:`labels_array`.
 """
 
 from __future__ import annotations
@@ -90,18 +91,10 @@ def decision_of(pipeline: Any) -> tuple[list[Any], float | None]:
     return classes, threshold
 
 
-def decide(probabilities: np.ndarray, classes: np.ndarray, threshold: float | None) -> np.ndarray:
-    """The labels of ``probabilities`` (``[N, n_classes]``): binary with a threshold,
-    ``classes[1]`` where ``P(classes[1]) >= threshold``; otherwise the most probable class."""
-    if len(classes) == 2 and threshold is not None:
-        return classes[(probabilities[:, 1] >= threshold).astype(np.intp)]
-    return classes[np.argmax(probabilities, axis=1)]
-
-
 def unwrapped(final: Any) -> Any:
     """A copy of the fitted final step that skl2onnx's converters can read: a
     ``FixedThresholdClassifier`` becomes its inner model (the threshold is applied outside
-    the graph, :func:`decide`), a ``FrozenEstimator`` the estimator it wraps, and inside a
+    the graph, ``core.labels.decide``), a ``FrozenEstimator`` the estimator it wraps, and inside a
     ``CalibratedClassifierCV`` each calibrated classifier's frozen estimator the estimator."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator

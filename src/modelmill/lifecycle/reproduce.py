@@ -3,11 +3,16 @@
 A cache hit would prove nothing, so the steps up to the model are re-run with the
 cache forced off in a fresh scratch workspace that holds only the run's pinned inputs
 (e.g. the exact ``sample.csv:vN`` it consumed and the data-check reference it compared
-against): nothing newer can leak in. The run's recorded config builds the pipeline; the
-code is today's, so a difference from the recorded code fingerprint is reported. The
+against): nothing newer can leak in. The run's recorded config builds the pipeline. The
 verdict compares the re-fitted and the original model on the original test split. The steps
 are found by their roles: the one with role ``train`` and its model output, the one with
 role ``split`` and its test split; the target column comes from the run's dataset spec.
+
+The code is the run's own when its provenance allows (:mod:`modelmill.lifecycle.restore`: a
+project run in a git repository): its commit plus its recorded diff, checked out in a
+temporary worktree, in the run's environment rebuilt from its lock when that differs from the
+current one. Otherwise (``current_code``, a run of the packaged config or outside git) the code
+is today's, and a difference from the recorded code fingerprint is reported.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from modelmill.core.errors import ModelmillError, UsageError
@@ -47,6 +53,14 @@ class Reproduction:
     library_changes: dict[str, list[str | None]] = field(default_factory=dict)
     git_commit: list[str | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)  # whose code re-fitted (restore.py)
+    environment: dict[str, Any] = field(default_factory=dict)  # which packages (restore.py)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Reproduction:
+        """The :meth:`to_dict` document back (from a reproduction run in another process)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in names})
 
     @property
     def exit_code(self) -> int:
@@ -148,9 +162,8 @@ def _compare(ws: Workspace, scratch: Workspace, refs: tuple[str, str], new_model
 
 def _provenance(ws: Workspace, run: RecordedRun, pipeline: Pipeline, rerun: list[str], result: Reproduction,
                 cfg: Any) -> None:  # fmt: skip
-    """Fill code/library/git differences between the run's recorded environment and today's."""
+    """Fill code/library/git differences between the run's recorded environment and this one."""
     from modelmill.runner.fingerprint import code_fingerprint, library_versions
-    from modelmill.tracking.environment import git_commit
 
     recorded_libs: dict[str, str] = {}
     for name in rerun:
@@ -165,28 +178,71 @@ def _provenance(ws: Workspace, run: RecordedRun, pipeline: Pipeline, rerun: list
     result.library_changes = diff_versions(recorded_libs, library_versions()) if recorded_libs else {}
     if result.code_changes:
         listed = "; ".join(f"{s}: {', '.join(m)}" for s, m in result.code_changes.items())
-        result.warnings.append(
-            f"the current code differs from the run's (re-run with today's code): {listed}"
-        )
-    recorded_commit = recorded_git_commit(ws, cfg, run.summary)
-    if recorded_commit:
-        current, dirty = git_commit()
-        result.git_commit = [recorded_commit, current + ("+dirty" if dirty else "")]
-        if recorded_commit != current or dirty:
-            result.warnings.append(f"git commit was {recorded_commit}, now {result.git_commit[1]}")
+        result.warnings.append(f"the code differs from the run's: {listed}")
+    _git_commit(ws, run, cfg, result)
+
+
+def _git_commit(ws: Workspace, run: RecordedRun, cfg: Any, result: Reproduction) -> None:
+    """The run's commit (its provenance, else MLflow's tag) against the code here: the same when
+    the commit is and the trees are both clean, or both dirty with the same diff."""
+    from modelmill import config as config_mod
+    from modelmill.runner import provenance
+    from modelmill.tracking.gitstate import GitFailed, read_state, source_diff
+
+    recorded = (provenance.read(ws, run.run_id) or {}).get("git") or {}
+    commit = recorded.get("commit") or recorded_git_commit(ws, cfg, run.summary)
+    if not commit:
+        return
+    try:
+        now = read_state((config_mod.project_root() or Path.cwd()).absolute(), exclude=[ws.root])
+        same_diff = (
+            now is not None and now.dirty and bool(recorded.get("diff"))
+            and source_diff(now)[0] == Path(ws.store.path(recorded["diff"])).read_bytes()
+        )  # fmt: skip
+    except (GitFailed, OSError, ModelmillError):
+        now, same_diff = None, False
+    then = commit[:12] + ("+dirty" if recorded.get("dirty") else "")
+    result.git_commit = [then, now.label() if now else None]
+    clean_both = not (now and now.dirty) and not recorded.get("dirty")
+    same = now is not None and now.commit == commit and (same_diff or clean_both)
+    if not same:
+        result.warnings.append(f"the run's code was git commit {then}, here it is {result.git_commit[1]}")
 
 
 def reproduce(run_id: str, *, workspace: str | os.PathLike[str] | None = None, keep_scratch: bool = False,
-              reporter: Any = None) -> Reproduction:  # fmt: skip
-    """Re-fit run ``run_id``'s model from its pinned inputs and compare it with the original."""
-    from omegaconf import OmegaConf
-
-    from modelmill.api import holdout_output, load_pipeline, model_output, open_workspace
-    from modelmill.runner import Executor
-    from modelmill.tracking.base import NullTracker
+              reporter: Any = None, current_code: bool = False, rebuild_env: bool = False,
+              offline: bool | None = None) -> Reproduction:  # fmt: skip
+    """Re-fit run ``run_id``'s model from its pinned inputs with its own code (and environment)
+    when they can be restored, else (or with ``current_code``) with the code here; compare it
+    with the original. ``rebuild_env`` rebuilds the run's environment even when its lock is
+    the current one; ``offline`` installs it from ``environments.find_links`` wheels only."""
+    from modelmill.api import open_workspace
 
     ws = open_workspace(os.fspath(workspace) if workspace is not None else None)
     run = load_run(ws, run_id)
+    if not current_code:
+        from modelmill.lifecycle import restore
+
+        plan = restore.plan(ws, run, rebuild_env=rebuild_env, offline=offline)
+        if plan.restorable:
+            return restore.reproduce_restored(ws, run, plan, keep_scratch=keep_scratch)
+        result = refit(ws, run, keep_scratch=keep_scratch, reporter=reporter)
+        result.warnings.insert(0, plan.reason)
+        return result
+    return refit(ws, run, keep_scratch=keep_scratch, reporter=reporter)
+
+
+def refit(
+    ws: Workspace, run: RecordedRun, *, keep_scratch: bool = False, reporter: Any = None
+) -> Reproduction:
+    """Re-fit ``run``'s model in this process, with the code importable here, and compare."""
+    from omegaconf import OmegaConf
+
+    from modelmill.api import holdout_output, load_pipeline, model_output
+    from modelmill.runner import Executor
+    from modelmill.tracking.base import NullTracker
+
+    run_id = run.run_id
     cfg = OmegaConf.create(run.config_yaml)
     pipeline = load_pipeline(cfg)
     (train, model), (split, test) = model_output(pipeline, "reproduce"), holdout_output(pipeline, "reproduce")

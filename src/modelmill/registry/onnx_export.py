@@ -92,8 +92,9 @@ def check_classifier_parity(pipeline: Any, blob: bytes, inputs: list[Any], rows:
     """Classifiers: the probabilities within :data:`TOLERANCE` absolute of ``predict_proba``'s,
     and the labels decided from them in numpy with the model's threshold
     (:func:`~modelmill.features.onnx_classifier.decide`) identical to ``predict``'s."""
+    from modelmill.core.labels import decide
     from modelmill.features.onnx import OnnxConversionError, feeds
-    from modelmill.features.onnx_classifier import PROBABILITIES, decide, decision_of, labels_array
+    from modelmill.features.onnx_classifier import PROBABILITIES, decision_of, labels_array
 
     classes, threshold = decision_of(pipeline)
     expected = np.asarray(pipeline.predict_proba(rows), dtype=np.float64)

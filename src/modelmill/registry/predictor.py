@@ -79,7 +79,7 @@ class SklearnPredictor:
         """:meth:`run` and the probabilities ``(N, n_classes)`` (``None`` for a regressor), the
         model run once: labels are decided from the probabilities as the model decides them
         (``P(classes[1]) >= threshold`` with a threshold, else the most probable class)."""
-        from modelmill.features.onnx_classifier import decide
+        from modelmill.core.labels import decide
 
         if self._labels is None:
             return self.run(prepared), None
@@ -159,7 +159,7 @@ class OnnxPredictor:
         return self._decide(probabilities)
 
     def _decide(self, probabilities: np.ndarray) -> Full:
-        from modelmill.features.onnx_classifier import decide
+        from modelmill.core.labels import decide
 
         assert self._labels is not None  # a classifier's graph
         probabilities = np.asarray(probabilities, dtype=np.float64)

@@ -27,6 +27,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from modelmill.core.labels import decide
 from modelmill.reports import layout
 from modelmill.reports._svg_curves import count_grid, curves, downsample
 
@@ -36,15 +37,6 @@ SWEEP = np.round(np.arange(1, 100) / 100, 2)  # thresholds 0.01 .. 0.99
 ONE_CLASS = "undefined: only one class in the data"
 Target = tuple[str, np.ndarray, np.ndarray]  # class name, 0/1 truth, score
 Labels: TypeAlias = Sequence[Any] | np.ndarray  # a list, array or pandas Series of labels
-
-
-def decide(proba: np.ndarray, classes: Sequence[Any], threshold: float | None = None) -> np.ndarray:
-    """Predicted labels. Two classes: ``classes[1]`` where ``proba[:, 1] >= threshold`` (``None``:
-    0.5), else ``classes[0]``; more classes: the most probable one (``threshold`` unused)."""
-    p, labels = np.asarray(proba, dtype=float), np.asarray(classes)
-    if len(labels) == 2:
-        return labels[(p[:, 1] >= (0.5 if threshold is None else threshold)).astype(int)]
-    return labels[np.argmax(p, axis=1)]
 
 
 def _codes(values: Any, classes: Sequence[Any]) -> np.ndarray:

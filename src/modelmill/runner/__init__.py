@@ -2,6 +2,7 @@
 
 from modelmill.runner.cache import explain_change, make_key
 from modelmill.runner.context import StepContext
+from modelmill.runner.environment import StepEnvironment
 from modelmill.runner.executor import Executor
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.progress import PlainReporter, Reporter, RichReporter, default_reporter
@@ -17,6 +18,7 @@ __all__ = [
     "RichReporter",
     "Step",
     "StepContext",
+    "StepEnvironment",
     "default_reporter",
     "explain_change",
     "make_key",

@@ -43,6 +43,8 @@ from modelmill.core.names import LATEST, parse_ref
 from modelmill.core.types import ArtifactVersion
 from modelmill.runner.effects import SCHEMA as EFFECTS_SCHEMA
 from modelmill.runner.effects import EffectLog
+from modelmill.runner.provenance import SCHEMA as PROVENANCE_SCHEMA
+from modelmill.runner.provenance import insert as insert_provenance
 from modelmill.store.db import Database
 from modelmill.store.store import ArtifactStore
 from modelmill.tracking.liveness import Owner, current
@@ -212,7 +214,7 @@ class ExecutionLog:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.ensure_schema(SCHEMA + ";" + EFFECTS_SCHEMA)
+        db.ensure_schema(SCHEMA + ";" + EFFECTS_SCHEMA + ";" + PROVENANCE_SCHEMA)
 
     def record(
         self,
@@ -298,16 +300,21 @@ class ExecutionLog:
 
         return self.db.read(q)
 
-    def start_run(self, run_id: str, config_yaml: str) -> None:
+    def start_run(self, run_id: str, config_yaml: str, provenance: Mapping[str, Any] | None = None) -> None:
         """Record that a pipeline execution began, and which process runs it (its summary
-        until it finishes, so :meth:`fail_orphaned_runs` can tell when that process died)."""
+        until it finishes, so :meth:`fail_orphaned_runs` can tell when that process died),
+        with the code and environment it runs (:mod:`modelmill.runner.provenance`) when given."""
         process = json.dumps({"process": current().to_dict()})
-        self.db.write(
-            lambda c: c.execute(
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO pipeline_runs (run_id, started, status, config, summary) VALUES (?,?,?,?,?)",
                 (run_id, time.time(), "running", config_yaml, process),
             )
-        )
+            if provenance is not None:
+                insert_provenance(c, run_id, dict(provenance))
+
+        self.db.write(insert)
 
     def fail_orphaned_runs(self) -> list[str]:
         """Mark ``failed`` the runs still ``running`` whose process is gone (killed); their ids."""

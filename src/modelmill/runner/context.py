@@ -59,6 +59,10 @@ class StepContext:
             )
         return self._inputs[name]
 
+    def input_keys(self) -> list[str]:
+        """How the step names its inputs (``ctx.input(key)``), in declaration order."""
+        return list(self._inputs)
+
     def has_input(self, name: str) -> bool:
         """Whether an (optional) input exists."""
         return self.input_version(name) is not None

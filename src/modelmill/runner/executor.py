@@ -19,7 +19,7 @@ import shutil
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from modelmill.runner.context import StepContext
 from modelmill.runner.effects import EffectLog, alias_moves
 from modelmill.runner.fingerprint import FingerprintMemo, library_versions
 from modelmill.runner.interrupt import interrupted_run
+from modelmill.runner.launch import Launcher
 from modelmill.runner.lookup import CacheLookup
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.progress import PlainReporter, Reporter
@@ -66,7 +67,8 @@ class Executor:
         self.reporter = reporter or PlainReporter()
         self.libraries = library_versions()
         self.code_memo = FingerprintMemo(workspace.root / "tmp" / "code_fingerprints.json")
-        self.lookup = CacheLookup(self.store, self.log, self.effects, self.code_memo)
+        self.launcher = Launcher(workspace.root / "envs", self.code_memo)
+        self.lookup = CacheLookup(self.store, self.log, self.effects, self.launcher)
 
     def run(
         self,
@@ -76,8 +78,12 @@ class Executor:
         force: bool | Iterable[str] = False,
         config_yaml: str = "",
         config: dict | None = None,
+        provenance: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     ) -> RunSummary:
         """Run the selection; never raises for a failing step (see the summary's status).
+
+        ``provenance`` (:func:`modelmill.runner.provenance.record`) is recorded with the run; a
+        callable is called once the run is accepted, so a refused run stores none of it.
 
         Raises :class:`Interrupted` on Ctrl-C (or SIGTERM turned interrupt) and
         :class:`~modelmill.core.errors.WorkspaceReadOnlyError` before anything starts on a
@@ -89,9 +95,10 @@ class Executor:
         if unknown_forced:
             pipeline.select(unknown_forced)  # raises with the list of known steps
         self.ws.require_writable()
+        self.launcher.prepare(selected)  # a missing program or an uninstallable lock: before any step
         self.log.fail_orphaned_runs()
         run_id = new_run_id()
-        self.log.start_run(run_id, config_yaml)
+        self.log.start_run(run_id, config_yaml, provenance() if callable(provenance) else provenance)
         self.tracker.start_pipeline(run_id, config_yaml, config or {})
         produced: dict[str, ArtifactVersion] = {}
         results: list[StepResult] = []
@@ -192,7 +199,7 @@ class Executor:
         started = time.monotonic()  # a step's time excludes connecting to the tracker
         since = self.store.alias_watermark()  # alias moves after this are the step's own
         try:
-            s.load()(ctx)
+            self.launcher.run(s, ctx, self.ws.runs_dir / run_id / f"{s.name}.work")
             outputs = self._commit(s, ctx, run_id, key, wall, input_refs, since)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"

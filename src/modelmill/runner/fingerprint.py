@@ -241,6 +241,10 @@ class FingerprintMemo:
         if not isinstance(entry, dict):
             return None
         try:
+            # the same module name may be another file now: a checkout of another revision
+            # (``modelmill run --rev``) shares the workspace, and so this memo
+            if str(_module_file(module)) not in entry["files"]:
+                return None
             for file, (mtime_ns, size) in entry["files"].items():
                 stat = os.stat(file)
                 if stat.st_mtime_ns != mtime_ns or stat.st_size != size:

@@ -21,7 +21,7 @@ from modelmill.runner.cache import (
     make_key,
 )
 from modelmill.runner.effects import EffectLog
-from modelmill.runner.fingerprint import FingerprintMemo, code_fingerprint
+from modelmill.runner.launch import Launcher
 from modelmill.runner.pipeline import Pipeline
 from modelmill.runner.step import Step
 from modelmill.store.store import ArtifactStore
@@ -43,12 +43,12 @@ class CacheLookup:
     """Resolves a step's inputs and finds its cache hit in one workspace."""
 
     def __init__(
-        self, store: ArtifactStore, log: ExecutionLog, effects: EffectLog, code_memo: FingerprintMemo
+        self, store: ArtifactStore, log: ExecutionLog, effects: EffectLog, launcher: Launcher
     ) -> None:
         self.store = store
         self.log = log
         self.effects = effects
-        self.code_memo = code_memo
+        self.launcher = launcher
 
     def find(
         self,
@@ -75,10 +75,10 @@ class CacheLookup:
 
     def key(self, s: Step, inputs: Inputs, libraries: Mapping[str, str]) -> CacheKey:
         return make_key(
-            code_fingerprint(s.module, self.code_memo),
+            self.launcher.code(s),
             s.params,
             {n: (v.digest if v else None) for n, v in inputs.items()},
-            libraries,
+            self.launcher.libraries(s, libraries),
             function=s.function,
         )
 

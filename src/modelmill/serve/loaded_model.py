@@ -64,6 +64,7 @@ class LoadedModel:
     onnx_failures: int = 0
     drift: Any = None  # DriftFeed, None when the model has no training reference
     drift_reason: str | None = None  # why there is no live drift
+    origin: dict[str, Any] | None = None  # the training run's code: commit, release (runner.releases)
 
     @cached_property
     def list_adapter(self) -> Any:
@@ -124,6 +125,7 @@ class LoadedModel:
             "onnx_parity": getattr(self.predictor, "parity", None),
             "onnx_failures": self.onnx_failures,
             "signature": self.signature,
+            "origin": self.origin,
             **self._decision(),
         }
 

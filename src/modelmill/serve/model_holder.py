@@ -64,6 +64,7 @@ class ModelSource:
     def load(self, target: Target) -> LoadedModel:
         """Fetch (verified), load and smoke-test ``target`` (raises on any failure)."""
         from modelmill.registry.checks import load_checked
+        from modelmill.runner.releases import origin
         from modelmill.serve.drift import load_feed
 
         started = time.perf_counter()
@@ -84,6 +85,7 @@ class ModelSource:
         smoke_test(model, rows)
         if target.training_run_id is None and getattr(meta, "run_id", None):
             model.target = replace(target, training_run_id=meta.run_id)
+        model.origin = origin(self.ws, model.target.training_run_id)  # the release it came from
         model.load_seconds = time.perf_counter() - started
         return model
 
