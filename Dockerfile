@@ -10,21 +10,31 @@
 # were logged with (the artifact locations are absolute), e.g.
 #   docker run -v /srv/ws:/srv/ws:ro -e MLFLOW_TRACKING_URI=sqlite:////srv/ws/mlflow.db ...
 # MODELMILL_API_KEY turns on the X-API-Key check. /health is liveness, /ready readiness.
+#
+# Without a package index (`make image`, scripts/build_image.sh): a local base image with
+# Python 3.11 and pip on PATH, and a folder of wheels inside the build context, e.g.
+#   docker build --build-arg PYTHON_IMAGE=modelmill-base:bookworm \
+#                --build-arg WHEELHOUSE=build/wheelhouse -t modelmill-serve .
+# With WHEELHOUSE set, pip installs with --no-index from that folder only.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG WHEELHOUSE=
 
 # ---------------------------------------------------------------------------- build: the wheel
 FROM ${PYTHON_IMAGE} AS build
+ARG WHEELHOUSE
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN --mount=type=bind,target=/ctx \
+    pip wheel --no-deps ${WHEELHOUSE:+--no-index --find-links /ctx/$WHEELHOUSE} --wheel-dir /wheels .
 
 # ---------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
+ARG WHEELHOUSE
 LABEL org.opencontainers.image.title="modelmill-serve" \
       org.opencontainers.image.description="modelmill online prediction service (FastAPI, MLflow registry, ONNX)" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -43,8 +53,11 @@ RUN groupadd --system --gid 10001 modelmill \
  && chown -R 10001:10001 /var/lib/modelmill
 
 # the wheel is bind-mounted from the build stage: it never becomes a layer of this image
+# (so is the optional wheelhouse, from the build context)
 RUN --mount=type=bind,from=build,source=/wheels,target=/tmp/wheels \
-    pip install --no-cache-dir "$(ls /tmp/wheels/modelmill-*.whl)[onnx]"
+    --mount=type=bind,target=/ctx \
+    pip install --no-cache-dir ${WHEELHOUSE:+--no-index --find-links /ctx/$WHEELHOUSE} \
+      "$(ls /tmp/wheels/modelmill-*.whl)[onnx]"
 
 USER 10001:10001
 WORKDIR /var/lib/modelmill

@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test test-slow check lint bench clean chromium
+.PHONY: run test test-slow check lint bench clean chromium podman image test-image
 
 $(BIN)/activate:
 	@test -n "$(PYTHON)" || { echo "modelmill needs Python >= 3.11 on PATH (or set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -44,6 +44,28 @@ chromium:
 	  fi; \
 	  test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is still missing after installing Debian's chromium"; exit 2; }; \
 	fi
+
+# the container (Dockerfile): built with docker when `docker info` works, else with Debian's podman
+# and runc from a local Debian base image and host-built wheels (scripts/build_image.sh)
+podman:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then exit 0; fi; \
+	missing=""; for t in podman runc mmdebstrap; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's$$missing to build and run the container"; \
+	    apt-get install -y podman runc mmdebstrap >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y podman runc mmdebstrap; } || exit 1; \
+	  else \
+	    echo "missing:$$missing; install as root with 'apt-get install podman runc mmdebstrap'"; exit 2; \
+	  fi; \
+	fi
+
+image: $(VENV)/.installed podman
+	scripts/build_image.sh
+
+# starts the built image, waits for /ready, predicts, checks the user (tests/deploy, marked slow)
+test-image: image $(VENV)/.installed-dev
+	$(BIN)/pytest -q -m slow tests/deploy
 
 test: lint chromium
 	MODELMILL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -n 2 -q

@@ -1,24 +1,27 @@
-"""Batch scoring benchmark: ``modelmill score`` against plain ``pipeline.predict`` on pandas chunks.
+"""Batch scoring benchmark: ``modelmill score`` against a plain pandas script, side by side.
 
-    python benchmarks/bench_score.py                     # 10 million rows (slow)
-    python benchmarks/bench_score.py --rows 1000000      # the figures in the README
-    python benchmarks/bench_score.py --model DIR --json  # an existing MLflow model directory
-    python benchmarks/bench_score.py --rows 1000000 --engine ray        # also --engine ray's rows/s
-    python benchmarks/bench_score.py --rows 1000000 --input-format csv  # score a CSV copy
+    python benchmarks/bench_score.py                      # the README figures: real NYC model, 1M rows
+    python benchmarks/bench_score.py --models random_forest --input-format csv
+    python benchmarks/bench_score.py --model DIR --json   # an existing MLflow model directory
+    python benchmarks/bench_score.py --demo --trees 20 --rows 10000000   # the old synthetic setup
+    python benchmarks/bench_score.py --engine ray         # also --engine ray's rows/s
 
-The input is the demo generator's distribution tiled to ``--rows`` (fresh unique ids),
-written as Parquet in a temporary directory in bounded memory. Without ``--model`` a small
-real NYC model (demo data, ``--trees`` trees) is trained in a temporary workspace. Both
-contenders run as subprocesses reading the same file in ``--chunk-rows`` chunks; peak RSS
-is the child's ``ru_maxrss`` (``os.wait4``). ``--input-format csv`` gives ``modelmill score``
-a CSV copy of the input (the baseline still reads the Parquet file). ``--engine ray`` also
-runs ``modelmill score --engine ray`` (a local Ray started by the command, ``--ray-actors``
-actors; its time includes starting Ray; peak RSS is the driver's only).
+Default: the models the pipeline ships, trained in a temporary workspace on the real sample
+(``modelmill run etl.sample=SAMPLE``, ``--sample`` defaults to ``../shared/data/
+nyc_airbnb_2019_sample.csv``): the course forest (100 trees) and the tuned boosting model
+(``model=hist_gradient_boosting``). The input is that sample tiled to ``--rows`` listings
+(fresh unique ids), written as CSV and Parquet in bounded memory (``--demo``: the demo
+generator's distribution instead). For every model and input format, both contenders run
+as subprocesses on the same file: ``modelmill score`` and the plain script (``pd.read_csv(
+chunksize=...)`` or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's
+``ru_maxrss`` (``os.wait4``). ``--engine ray`` also runs ``modelmill score --engine ray``
+(a local Ray started by the command; its time includes starting Ray; driver RSS only).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,20 +31,40 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_figures
 
 TILE_ROWS = 50_000
+DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_airbnb_2019_sample.csv"
+FAMILIES = ("random_forest", "hist_gradient_boosting")
+# The plain script a user would write: pandas chunks, model.predict, Parquet out.
 BASELINE = """
-import sys, pyarrow.parquet as pq
+import sys, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
 from modelmill.registry.export import load_sklearn
-model = load_sklearn(sys.argv[1])
-n = 0
+model, src, out, rows = load_sklearn(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 # pre_buffer=False as in modelmill's reader: pre-buffering keeps every range read (RSS = file size)
-for batch in pq.ParquetFile(sys.argv[2], pre_buffer=False).iter_batches(batch_size=int(sys.argv[3])):
-    frame = batch.to_pandas()
-    n += len(model.predict(frame))
-print(n)
+chunks = (pd.read_csv(src, chunksize=rows) if src.endswith(".csv") else
+          (b.to_pandas() for b in pq.ParquetFile(src, pre_buffer=False).iter_batches(batch_size=rows)))
+writer = None
+for frame in chunks:
+    table = pa.table({"id": frame["id"].to_numpy(), "prediction": model.predict(frame)})
+    writer = writer or pq.ParquetWriter(out, table.schema)
+    writer.write_table(table)
+writer.close()
 """
+
+
+def write_sample(sample: Path, path: Path, rows: int) -> None:
+    """``sample`` (a CSV of real listings) tiled to ``rows`` rows with fresh ids, as Parquet."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pacsv
+
+    tile = pacsv.read_csv(sample)
+    with pq.ParquetWriter(path, tile.schema) as writer:
+        for start in range(0, rows, tile.num_rows):
+            part = tile.slice(0, min(tile.num_rows, rows - start))
+            ids = pa.array(np.arange(start, start + part.num_rows, dtype="int64") + 1)
+            writer.write_table(part.set_column(part.schema.get_field_index("id"), "id", ids))
 
 
 def write_input(path: Path, rows: int) -> None:
@@ -71,13 +94,20 @@ def write_csv(parquet: Path, path: Path) -> None:
             writer.write_batch(batch)
 
 
-def train(workspace: Path, trees: int, family: str = "random_forest") -> Path:
+def train(workspace: Path, family: str, sample: Path | None, trees: int | None) -> Path:
+    """Train ``family`` as the pipeline ships it (on ``sample``, or demo data when ``None``);
+    ``trees`` overrides the forest's 100 trees."""
     os.environ["MODELMILL_HOME"] = str(workspace)
     from modelmill.api import open_workspace, run
 
     steps = "main.steps=get_data,basic_cleaning,data_check,data_split,train"
-    size = f"modeling.random_forest.n_estimators={trees}" if family == "random_forest" else f"model={family}"
-    summary = run([f"main.workspace={workspace}", "etl.demo_rows=5000", size, "main.tracking=none", steps])
+    data = f"etl.sample={sample}" if sample else "etl.demo_rows=5000"
+    overrides = [f"main.workspace={workspace}", data, "main.tracking=none", steps]
+    if family != "random_forest":
+        overrides.append(f"model={family}")
+    elif trees:
+        overrides.append(f"modeling.random_forest.n_estimators={trees}")
+    summary = run(overrides)
     if summary.status != "success":
         sys.exit(f"error: training failed: {[r.error for r in summary.steps if r.error]}")
     return open_workspace(workspace).store.path("random_forest_export:latest")
@@ -98,64 +128,87 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--trees", type=int, default=20, help="Trees of the forest trained without --model.")
-    parser.add_argument(
-        "--family", choices=["random_forest", "hist_gradient_boosting"], default="random_forest",
-        help="Model family trained without --model (boosting: the shipped tuned settings).",
-    )  # fmt: skip
-    parser.add_argument("--model", help="An MLflow model directory (default: train a small one).")
+    parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE,
+                        help="Real listings (CSV) to train on and tile as input.")  # fmt: skip
+    parser.add_argument("--demo", action="store_true", help="Demo data instead of --sample.")
+    parser.add_argument("--models", default=",".join(FAMILIES),
+                        help="Families to train and score (comma-separated).")  # fmt: skip
+    parser.add_argument("--trees", type=int, help="Trees of the forest (default: the course's 100).")
+    parser.add_argument("--model", help="An MLflow model directory instead of training.")
     parser.add_argument("--dir", help="Where to create the temporary directory.")
-    parser.add_argument("--input-format", choices=["parquet", "csv"], default="parquet")
+    parser.add_argument("--input-format", default="csv,parquet", help="csv, parquet or both.")
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="ray: also time modelmill score --engine ray.")  # fmt: skip
     parser.add_argument("--ray-actors", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    formats = [f for f in args.input_format.split(",") if f]
+    families = [f for f in args.models.split(",") if f]
+    if not args.demo and not args.sample.is_file():
+        sys.exit(f"error: no sample at {args.sample}: pass --sample PATH or --demo")
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench_score_") as tmp:
         root = Path(tmp)
         began = time.perf_counter()
-        data = root / "input.parquet"
-        write_input(data, args.rows)
-        scored_input = data
-        if args.input_format == "csv":
-            scored_input = root / "input.csv"
-            write_csv(data, scored_input)
+        inputs = {"parquet": root / "input.parquet"}
+        if args.demo:
+            write_input(inputs["parquet"], args.rows)
+        else:
+            write_sample(args.sample, inputs["parquet"], args.rows)
+        if "csv" in formats:
+            inputs["csv"] = root / "input.csv"
+            write_csv(inputs["parquet"], inputs["csv"])
         generate_s = time.perf_counter() - began
-        model = Path(args.model) if args.model else train(root / "ws", args.trees, args.family)
+        if args.model:
+            models = {args.model: Path(args.model)}
+        else:
+            sample = None if args.demo else args.sample
+            models = {f: train(root / f"ws_{f}", f, sample, args.trees) for f in families}
         env = {**os.environ, "MODELMILL_HOME": str(root / "ws")}
-        out = root / "scored.parquet"
         script = Path(sys.executable).parent / "modelmill"
-        score_cmd = [str(script), "score", str(scored_input), str(out), "--model", str(model),
-                     "--chunk-rows", str(args.chunk_rows), "--json"]  # fmt: skip
-        cli_s, cli_rss = timed(score_cmd, env)
-        base_s, base_rss = timed(
-            [sys.executable, "-c", BASELINE, str(model), str(data), str(args.chunk_rows)], env
-        )
-        figures: dict[str, Any] = {
-            "model": args.model
-            or (args.family if args.family != "random_forest" else f"{args.trees}-tree forest"),
-            "rows": args.rows,
-            "chunk_rows": args.chunk_rows,
-            "input_format": args.input_format,
-            "input_mb": round(scored_input.stat().st_size / 2**20, 1),
-            "generate_s": round(generate_s, 1),
-            "score_s": round(cli_s, 2),
-            "score_rows_per_s": round(args.rows / cli_s),
-            "score_peak_rss_mb": round(cli_rss),
-            "predict_s": round(base_s, 2),
-            "predict_rows_per_s": round(args.rows / base_s),
-            "predict_peak_rss_mb": round(base_rss),
-            "overhead_pct": round(100 * (cli_s / base_s - 1), 1),
-        }
-        if args.engine == "ray":
-            out.unlink()
-            ray_s, ray_rss = timed([*score_cmd, "--engine", "ray", "--ray-actors", str(args.ray_actors)], env)
-            figures.update({"ray_actors": args.ray_actors, "ray_s": round(ray_s, 2),
-                            "ray_rows_per_s": round(args.rows / ray_s),
-                            "ray_driver_peak_rss_mb": round(ray_rss)})  # fmt: skip
-    print_figures(figures, args.json)
+        for label, model in models.items():
+            if label == "random_forest":
+                label = f"{args.trees or 100}-tree forest"
+            for fmt in formats:
+                out = root / "scored.parquet"
+                score_cmd = [str(script), "score", str(inputs[fmt]), str(out), "--model", str(model),
+                             "--chunk-rows", str(args.chunk_rows), "--json"]  # fmt: skip
+                cli_s, cli_rss = timed(score_cmd, env)
+                out.unlink()
+                plain = root / "plain.parquet"
+                base_s, base_rss = timed(
+                    [sys.executable, "-c", BASELINE, str(model), str(inputs[fmt]), str(plain),
+                     str(args.chunk_rows)], env,
+                )  # fmt: skip
+                plain.unlink()
+                figures: dict[str, Any] = {
+                    "model": label, "input_format": fmt, "rows": args.rows,
+                    "input_mb": round(inputs[fmt].stat().st_size / 2**20, 1),
+                    "score_s": round(cli_s, 2), "score_rows_per_s": round(args.rows / cli_s),
+                    "score_peak_rss_mb": round(cli_rss),
+                    "plain_s": round(base_s, 2), "plain_rows_per_s": round(args.rows / base_s),
+                    "plain_peak_rss_mb": round(base_rss),
+                    "speedup": round(base_s / cli_s, 2),
+                }  # fmt: skip
+                if args.engine == "ray":
+                    ray_s, ray_rss = timed(
+                        [*score_cmd, "--engine", "ray", "--ray-actors", str(args.ray_actors)], env
+                    )
+                    out.unlink()
+                    figures.update({"ray_actors": args.ray_actors, "ray_s": round(ray_s, 2),
+                                    "ray_rows_per_s": round(args.rows / ray_s),
+                                    "ray_driver_peak_rss_mb": round(ray_rss)})  # fmt: skip
+                results.append(figures)
+                if not args.json:
+                    f = figures
+                    print(f"{label:24} {fmt:8} score {f['score_rows_per_s']:>9,} rows/s "
+                          f"{f['score_peak_rss_mb']:>5} MB | plain {f['plain_rows_per_s']:>9,} rows/s "
+                          f"{f['plain_peak_rss_mb']:>5} MB | x{f['speedup']}", flush=True)  # fmt: skip
+    if args.json:
+        print(json.dumps({"chunk_rows": args.chunk_rows, "generate_s": round(generate_s, 1),
+                          "results": results}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Static checks of the service image (``Dockerfile`` and ``.dockerignore``).
 
-No Docker engine runs in the test environment, so the image is not built here: these
+The image is built and started by ``make test-image`` (``tests/deploy/test_image.py``); these
 tests parse the instructions and hold them to what the deployment relies on (slim Python
 base, multi-stage wheel build, ``modelmill[onnx]``, a fixed non-root uid, no model or data
 baked in, ``modelmill serve`` on 0.0.0.0:8000 with a python HEALTHCHECK on /health).
