@@ -63,7 +63,7 @@ mkdir -p "$WHEELHOUSE"
 rm -f "$WHEELHOUSE"/modelmill-*.whl   # the image builds its own from src/
 
 echo "== image $IMAGE (podman + ${OCI_RUNTIME:-runc}, base $BASE, no package index)"
-"${PODMAN[@]}" build --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+"${PODMAN[@]}" build --format docker --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --build-arg PYTHON_IMAGE="$BASE" --build-arg WHEELHOUSE="$WHEELHOUSE" -t "$IMAGE" .
 podman image inspect --format "image $IMAGE: {{.Size}} bytes" "$IMAGE"
 podman image ls "$IMAGE"
