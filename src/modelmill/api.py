@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from modelmill import config as config_mod
 from modelmill.core.errors import ConfigError, PipelineDefinitionError
 from modelmill.core.types import RunSummary
-from modelmill.pipelines.declared import with_declared_steps
+from modelmill.pipelines.declared import project_pipeline
 from modelmill.runner import Executor, Pipeline, Reporter, Step, provenance
 from modelmill.store.lineage import Direction, LineageGraph, build_lineage
 from modelmill.store.workspace import Workspace
@@ -41,22 +40,9 @@ def load_pipeline(cfg: Any) -> Pipeline:
     there; a recorded config, as ``reproduce`` reads it, gets the current project's), so a
     project's own pipeline and steps (``steps.pipeline:build_pipeline``) import.
     """
-    config_mod.activate_project(config_mod.project_root())
-    target = str(cfg.main.pipeline)
-    module_name, sep, attr = target.partition(":")
-    if not sep:
-        raise ConfigError(f"main.pipeline={target!r}: expected 'package.module:function'")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"main.pipeline={target!r} cannot be loaded: {exc}") from None
-    try:
-        pipeline = factory(cfg)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ConfigError(f"{target} could not build the pipeline from this config: {exc}") from None
-    if not isinstance(pipeline, Pipeline):
-        raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
-    return with_declared_steps(pipeline, cfg, config_mod.project_root() or Path.cwd())
+    root = config_mod.project_root()
+    config_mod.activate_project(root)
+    return project_pipeline(cfg, root or Path.cwd())
 
 
 MODEL_TYPE, TEST_TYPE = "model_export", "test_data"

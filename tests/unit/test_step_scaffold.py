@@ -153,14 +153,14 @@ def test_a_declaration_the_project_refuses_is_undone(project: Path, monkeypatch:
     """The project is built again once everything is in place; when that fails, the config is
     restored byte for byte and the files (and the tests/ folder made for them) removed."""
     shutil.rmtree(project / "tests", ignore_errors=True)
-    real = step_scaffold.with_declared_steps
+    real = step_scaffold.project_pipeline
 
-    def refuse_new_steps(pipeline: Any, cfg: Any, root: Path) -> Any:
+    def refuse_new_steps(cfg: Any, root: Path) -> Any:
         if "extra" in (cfg.get("steps") or {}):
             raise ValueError("step 'extra': refused for the test")
-        return real(pipeline, cfg, root)
+        return real(cfg, root)
 
-    monkeypatch.setattr(step_scaffold, "with_declared_steps", refuse_new_steps)
+    monkeypatch.setattr(step_scaffold, "project_pipeline", refuse_new_steps)
     before = snapshot(project)
     with pytest.raises(UsageError, match=r"refused for the test.*nothing was written"):
         new_step("extra", project=project)

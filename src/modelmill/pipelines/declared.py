@@ -24,11 +24,12 @@ declared environment is installed (``offline``, ``find_links`` folders of wheels
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelmill.core.errors import ConfigError
+from modelmill.core.errors import ConfigError, PipelineDefinitionError
 from modelmill.runner import Input, Pipeline, Step, step
 from modelmill.runner.environment import StepEnvironment
 
@@ -100,3 +101,24 @@ def with_declared_steps(pipeline: Pipeline, cfg: Any, root: Path) -> Pipeline:
     settings = _plain(cfg.get("environments")) or {}
     added = [declared_step(str(name), entry, settings, root) for name, entry in entries.items()]
     return Pipeline([*pipeline.steps, *added])
+
+
+def project_pipeline(cfg: Any, root: Path) -> Pipeline:
+    """The pipeline ``modelmill run`` executes: the ``main.pipeline`` factory
+    (``'package.module:function'``) called with the config, plus the config's declared steps
+    (``root``: the project folder they name files from). Every command builds it here."""
+    target = str(cfg.main.pipeline)
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ConfigError(f"main.pipeline={target!r}: expected 'package.module:function'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"main.pipeline={target!r} cannot be loaded: {exc}") from None
+    try:
+        pipeline = factory(cfg)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"{target} could not build the pipeline from this config: {exc}") from None
+    if not isinstance(pipeline, Pipeline):
+        raise PipelineDefinitionError(f"{target} returned {type(pipeline).__name__}, not a Pipeline")
+    return with_declared_steps(pipeline, cfg, root)

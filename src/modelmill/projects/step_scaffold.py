@@ -15,7 +15,6 @@ restored and every file written removed: a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import importlib
 import keyword
 import os
 import re
@@ -31,7 +30,7 @@ import yaml
 from modelmill.config import CONF_DIR, CONFIG_FILE, compose, find_project
 from modelmill.core.errors import InvalidNameError, UsageError
 from modelmill.core.names import parse_ref, validate_name
-from modelmill.pipelines.declared import with_declared_steps
+from modelmill.pipelines.declared import project_pipeline
 from modelmill.pipelines.tabular import CLEAN
 from modelmill.projects.step_templates import render_files
 from modelmill.runner.step import STEP_NAME_RE
@@ -148,9 +147,7 @@ def _project_pipeline(project: Path, message: str) -> Any:
     """The project's pipeline as ``modelmill run`` builds it (``main.pipeline`` of its composed
     config, plus the config's ``steps:``): the names and artifacts taken. Any failure: ``message``."""
     try:
-        cfg = compose([], config_dir=project / CONF_DIR)
-        module, _, attr = str(cfg.main.pipeline).partition(":")
-        return with_declared_steps(getattr(importlib.import_module(module), attr)(cfg), cfg, project)
+        return project_pipeline(compose([], config_dir=project / CONF_DIR), project)
     except Exception as exc:  # whatever the cause, the project must be fixed first
         raise UsageError(message.format(exc)) from None
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from modelmill.core.errors import EnvironmentBuildError, PipelineDefinitionError
 from modelmill.core.hashing import sha256_text
+from modelmill.tracking.lock import interpreter as interpreter_facts
 
 COMPLETE = "modelmill-environment.json"  # written last: an environment without it is rebuilt
 INSTALL_TIMEOUT_S = 1800
@@ -88,8 +88,8 @@ class StepEnvironment:
 
 def interpreter() -> str:
     """The interpreter an environment is built from: implementation, version, platform."""
-    version = ".".join(map(str, sys.version_info[:3]))
-    return f"{sys.implementation.name}-{version}-{platform.system().lower()}-{platform.machine()}"
+    facts = interpreter_facts()
+    return f"{facts['implementation']}-{facts['version']}-{facts['system']}-{facts['machine']}"
 
 
 def environment_python(folder: Path) -> Path:

@@ -1,9 +1,8 @@
-"""Facts about where a run happened: code version and installed packages."""
+"""The code version a run happened at (the installed packages: :mod:`modelmill.tracking.lock`)."""
 
 from __future__ import annotations
 
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 NOT_A_REPO = "not a git repo"
@@ -31,13 +30,3 @@ def git_commit(cwd: Path | None = None) -> tuple[str, bool]:
     except (OSError, subprocess.SubprocessError):
         return NOT_A_REPO, False
     return sha or NOT_A_REPO, bool(status.strip())
-
-
-def pip_freeze() -> str:
-    """``name==version`` for every installed distribution (what ``pip freeze`` lists), sorted."""
-    lines = {
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in metadata.distributions()
-        if dist.metadata["Name"]
-    }
-    return "\n".join(sorted(lines, key=str.lower)) + "\n"

@@ -24,8 +24,9 @@ from typing import Any
 
 from modelmill.core.errors import ConfigError
 from modelmill.core.types import flatten
-from modelmill.tracking.environment import git_commit, pip_freeze
+from modelmill.tracking.environment import git_commit
 from modelmill.tracking.liveness import current
+from modelmill.tracking.lock import environment_lock
 from modelmill.tracking.orphans import close_orphans, close_own
 from modelmill.tracking.preflight import redacted
 from modelmill.tracking.sqlite_seed import seed_sqlite
@@ -203,6 +204,10 @@ class MlflowTracker:
         return ensure_experiment(self._client, self.experiment, self.artifact_root)
 
     def _code_tags(self) -> dict[str, str]:
+        """The commit tags, unless the run's provenance already gave them (``tags``): git is
+        asked once per run, and the tags name the project's repository, not the current folder's."""
+        if "modelmill.git_commit" in self._pending.get("tags", {}):
+            return {}
         if "git_commit" not in self._pending:
             self._pending["git_commit"], self._pending["git_dirty"] = git_commit()
         return {
@@ -229,7 +234,7 @@ class MlflowTracker:
         run_id = self._parent = str(run.info.run_id)  # known at once: an interrupt can end it
         self._log_params(run_id, p["params"])
         self._client.log_text(run_id, p["config_yaml"], "config.yaml")
-        self._client.log_text(run_id, pip_freeze(), "environment/requirements.txt")
+        self._client.log_text(run_id, environment_lock(), "environment/requirements.txt")
         self._client.log_text(run_id, sys.version, "environment/python.txt")
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
