@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from importlib import metadata
@@ -90,6 +91,24 @@ def test_the_diff_turns_a_checkout_of_the_commit_into_the_tree(repo: Path, tmp_p
     for name in ("lib.py", "proj/steps/staged.py", "proj/steps/helper.py", "proj/data.bin"):
         assert (tree / name).read_bytes() == (repo / name).read_bytes(), name
     assert not (tree / "proj" / "steps" / "train.py").exists() and not (tree / "proj" / "big.csv").exists()
+
+
+def test_an_edit_in_the_second_the_index_was_written_is_still_in_the_diff(repo: Path) -> None:
+    """Git compares whole seconds of mtime; an edit of the same size in the second the index was
+    written is seen only by git's racy-entry check, which reads the index file's own mtime. The
+    copy of the index the diff works on must keep that mtime (a later copy would hide the edit)."""
+    git(repo, "config", "core.trustctime", "false")
+    data, index = repo / "proj" / "data.bin", repo / ".git" / "index"
+    past = time.time_ns() - 10 * 10**9
+    os.utime(data, ns=(past, past))
+    git(repo, "add", "proj/data.bin")  # the index records the past mtime
+    data.write_bytes(bytes(range(255, -1, -1)))  # same size, new content, then the same mtime again
+    os.utime(data, ns=(past, past))
+    os.utime(index, ns=(past, past))  # as if the index had been written in that same second
+    state = read_state(repo / "proj")
+    assert state is not None and state.changed == ["proj/data.bin"]  # git status itself sees it
+    patch, _ = source_diff(state)
+    assert b"proj/data.bin" in patch
 
 
 def test_outside_git_there_is_no_state(tmp_path: Path) -> None:

@@ -141,8 +141,8 @@ def source_diff(state: GitState) -> tuple[bytes, list[str]]:
     index = Path(git(["rev-parse", "--path-format=absolute", "--git-path", "index"], repo).strip())
     with tempfile.TemporaryDirectory(prefix="modelmill-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        if index.is_file():
-            shutil.copyfile(index, env["GIT_INDEX_FILE"])
+        if index.is_file():  # copy2 keeps the mtime git's racy-entry check compares against
+            shutil.copy2(index, env["GIT_INDEX_FILE"])
         if small:
             git(["add", "--intent-to-add", "--", *small], repo, env=env)
         patch = git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--full-index"], repo,
