@@ -64,6 +64,7 @@ OPERATIONS = [
     ("GET", "/ready", [POSITIVE]),
     ("GET", "/metadata", [POSITIVE]),
     ("GET", "/metrics", [POSITIVE]),
+    ("GET", "/rollout", [POSITIVE]),
     ("POST", "/predict", [POSITIVE, NEGATIVE]),
     ("POST", "/invocations", [POSITIVE, NEGATIVE]),
 ]

@@ -60,3 +60,20 @@ def test_fallback_is_off_by_default_and_set_by_config_or_flag(
     assert captured.pop("settings").fallback is False  # the flag wins
     assert _serve(tmp_path, "--fallback").exit_code == 0
     assert captured.pop("settings").fallback is True
+
+
+def test_the_rollout_comes_from_serve_rollout_and_flags_win(tmp_path: Path, captured: dict[str, Any]) -> None:
+    challenger = "serve.rollout.challenger=models:/nyc_rentals@challenger"
+    result = _serve(tmp_path, challenger, "serve.rollout.share=0.25", "serve.rollout.mode=shadow")
+    assert result.exit_code == 0, result.output
+    settings = captured.pop("settings")
+    assert settings.challenger == "models:/nyc_rentals@challenger" and settings.challenger_share == 0.25
+    assert settings.rollout_mode == "shadow" and settings.max_error_rate == 0.05 and settings.min_requests == 50
+    assert _serve(tmp_path, challenger, "--share", "0.5", "--rollout-mode", "canary").exit_code == 0
+    settings = captured.pop("settings")
+    assert settings.challenger_share == 0.5 and settings.rollout_mode == "canary"
+    assert captured.pop("settings", None) is None
+    unknown = _serve(tmp_path, "+serve.rollout.shares=0.5")
+    assert unknown.exit_code == 2 and "serve.rollout has no key shares" in unknown.output
+    out_of_range = _serve(tmp_path, challenger, "--share", "1.5")
+    assert out_of_range.exit_code == 2 and "less than or equal to 1" in out_of_range.output

@@ -10,6 +10,7 @@ from modelmill.cli.monitor import monitor_command
 from modelmill.cli.release import release_command, releases_command
 from modelmill.cli.reproduce import reproduce_command
 from modelmill.cli.retrain import retrain_command
+from modelmill.cli.rollout import app as rollout_app
 from modelmill.cli.step import app as step_app
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.command("reproduce")(reproduce_command)
 app.command("release")(release_command)
 app.command("releases")(releases_command)
 app.add_typer(step_app, name="step")
+app.add_typer(rollout_app, name="rollout")
 
 
 def main() -> None:

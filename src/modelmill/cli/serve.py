@@ -69,6 +69,30 @@ def serve_command(
         help="When the model cannot be loaded at start, serve the newest older version that loads "
         "(/ready and /metadata say so) instead of answering 503; off by default (serve.fallback).",
     ),
+    challenger: str = typer.Option(
+        None,
+        "--challenger",
+        help="A model served next to --model during a rollout, e.g. models:/NAME@challenger (set by "
+        "`modelmill rollout start`); followed like --model, dropped when its alias is removed.",
+    ),
+    mode: str = typer.Option(
+        None,
+        "--rollout-mode",
+        help="canary (default): the challenger answers --share of the request keys; "
+        "shadow: it predicts a copy of every request and never answers.",
+    ),
+    share: float = typer.Option(
+        None, "--share", help="Share of request keys a canary answers (default 0.1)."
+    ),
+    rollout_key: str = typer.Option(
+        None, "--rollout-key", help="Request column that routes a canary (default: the X-Rollout-Key header)."
+    ),
+    max_error_rate: float = typer.Option(
+        None, "--max-error-rate", help="Roll the challenger back above this error rate (default 0.05)."
+    ),
+    max_p99_ms: float = typer.Option(
+        None, "--max-p99-ms", help="Roll the challenger back above this p99 latency in ms (default 500)."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     workspace: Path = WorkspaceOption,
     config_dir: Path = ConfigDirOption,
@@ -95,6 +119,9 @@ def serve_command(
     log_max_mb = configured.get("log_max_mb") if log_max_mb is None else log_max_mb
     drift_window = configured.get("drift_window") if drift_window is None else drift_window
     fallback = configured.get("fallback") if fallback is None else fallback
+    rollout = _rollout(configured.get("rollout") or {}, challenger=challenger, rollout_mode=mode,
+                       challenger_share=share, rollout_key=rollout_key, max_error_rate=max_error_rate,
+                       max_p99_ms=max_p99_ms)  # fmt: skip
     try:
         settings = ServeSettings.from_env(
             model=model or defaults.model_uri,
@@ -111,11 +138,26 @@ def serve_command(
             log_flush_interval=log_flush_interval,
             drift_window=drift_window,
             fallback=fallback,
+            **rollout,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in server logs
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+_ROLLOUT_KEYS = {"challenger": "challenger", "mode": "rollout_mode", "share": "challenger_share",
+                 "key": "rollout_key", "max_error_rate": "max_error_rate", "max_p99_ms": "max_p99_ms",
+                 "min_requests": "min_requests", "window": "rollout_window"}  # fmt: skip
+
+
+def _rollout(configured: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """The rollout settings: ``serve.rollout.*`` of the config, flags winning."""
+    values = {_ROLLOUT_KEYS[k]: v for k, v in configured.items() if k in _ROLLOUT_KEYS and v is not None}
+    unknown = sorted(set(configured) - set(_ROLLOUT_KEYS))
+    if unknown:
+        raise UsageError(f"serve.rollout has no key {', '.join(unknown)} (known: {', '.join(_ROLLOUT_KEYS)})")
+    return values | {k: v for k, v in flags.items() if v is not None}
 
 
 def _project(overrides: list[str], config_dir: Path | None) -> Any:

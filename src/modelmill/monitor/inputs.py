@@ -116,8 +116,16 @@ def _read_part(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def read_batch(source: str) -> pd.DataFrame:
-    """A CSV/Parquet file, a directory of Parquet files (a request log) or an fsspec URL."""
+def served_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """A request log without its shadow rows: copies a challenger predicted, no client saw."""
+    if "role" not in log.columns:
+        return log
+    return log[log["role"].fillna("champion") != "shadow"].reset_index(drop=True)
+
+
+def read_batch(source: str, *, shadow: bool = False) -> pd.DataFrame:
+    """A CSV/Parquet file, a directory of Parquet files (a request log: its shadow rows only
+    with ``shadow``) or an fsspec URL."""
     local = Path(source)
     try:
         if "://" not in source and not local.exists():
@@ -129,7 +137,8 @@ def read_batch(source: str) -> pd.DataFrame:
             parts = [part for part in map(_read_part, files) if part is not None]
             if not parts:
                 raise UsageError(f"input directory {source} holds no readable Parquet files")
-            return pd.concat(parts, ignore_index=True)
+            log = pd.concat(parts, ignore_index=True)
+            return log if shadow else served_rows(log)
         return _read_one(source, source.lower())
     except UsageError:
         raise

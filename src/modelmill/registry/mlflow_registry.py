@@ -23,7 +23,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 ARTIFACT_TAG = "modelmill.artifact"
 DIGEST_TAG = "modelmill.digest"
 PROD = "prod"
+CHALLENGER = "challenger"  # the alias a rollout serves next to prod (modelmill.serve.rollout)
+ROLLBACK_TAG = "modelmill.rollback"  # set on a version a service rolled back: why
 DEFAULT_EXPERIMENT = "development"
 MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _LOCAL_SCHEMES = ("sqlite:", "file:", "mysql", "postgresql", "mssql")
@@ -59,6 +61,7 @@ class RegistryVersion:
     artifact: str | None
     digest: str | None
     aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict, compare=False)  # e.g. modelmill.rollback
 
     @property
     def uri(self) -> str:
@@ -326,4 +329,5 @@ class MlflowRegistry:
             artifact=tags.get(ARTIFACT_TAG),
             digest=tags.get(DIGEST_TAG),
             aliases=tuple(getattr(mv, "aliases", None) or ()),
+            tags=tags,
         )

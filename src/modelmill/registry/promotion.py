@@ -166,11 +166,12 @@ class PromotionResult:
     prod_before: str | None
     registry_prod_before: int | None
     note: str
+    alias: str = PROD
 
     @property
     def model_uri(self) -> str:
-        """``models:/NAME@prod``."""
-        return f"models:/{self.model_name}@{PROD}"
+        """``models:/NAME@prod`` (or the alias moved)."""
+        return f"models:/{self.model_name}@{self.alias}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -196,8 +197,10 @@ def promote(
     *,
     experiment: str = DEFAULT_EXPERIMENT,
     registry: MlflowRegistry | None = None,
+    alias: str = PROD,
 ) -> PromotionResult:
     """Make ``artifact_ref`` the ``prod`` model: register it if needed, then move both aliases.
+    ``alias``: another alias moved the same checked way (``challenger``: a rollout's start).
 
     Raises :class:`ArtifactNotFoundError` (exit 2) for an unknown ref,
     :class:`UsageError` (exit 2) for an artifact that is not a ``model_export`` and
@@ -221,27 +224,28 @@ def promote(
     registry = registry or MlflowRegistry.for_workspace(ws, tracking_uri, experiment)
     registered, created = registry.register(model_name, version, store.path(version))
     try:
-        prod_before: str | None = store.resolve(f"{version.name}:{PROD}").ref
+        prod_before: str | None = store.resolve(f"{version.name}:{alias}").ref
     except ArtifactNotFoundError:
         prod_before = None
-    previous = registry.get_alias(model_name, PROD)
+    previous = registry.get_alias(model_name, alias)
     was = f"v{previous.version}" if previous else "none"
     full_note = (
         f"{note or 'promoted'}; registry {model_name} v{registered.version} (was {was}); "
-        f"store prod was {prod_before or 'none'}"
+        f"store {alias} was {prod_before or 'none'}"
     )
-    registry.set_alias(model_name, PROD, registered.version)
+    registry.set_alias(model_name, alias, registered.version)
     try:
-        store.set_alias(version.ref, PROD, note=full_note)
+        store.set_alias(version.ref, alias, note=full_note)
     except BaseException:
         # never leave the registry pointing somewhere the store does not
         if previous is not None:
-            registry.set_alias(model_name, PROD, previous.version)
+            registry.set_alias(model_name, alias, previous.version)
         else:
-            registry.delete_alias(model_name, PROD)
+            registry.delete_alias(model_name, alias)
         raise
     try:
-        registry.set_version_tag(model_name, registered.version, "modelmill.promotion", full_note[:5000])
+        tag = "modelmill.promotion" if alias == PROD else f"modelmill.{alias}"
+        registry.set_version_tag(model_name, registered.version, tag, full_note[:5000])
     except Exception as exc:  # cosmetic: both aliases have moved already
         log.warning("could not tag %s v%s: %s", model_name, registered.version, exc)
     return PromotionResult(
@@ -252,6 +256,7 @@ def promote(
         prod_before=prod_before,
         registry_prod_before=previous.version if previous else None,
         note=full_note,
+        alias=alias,
     )
 
 

@@ -3,12 +3,14 @@
 Endpoints: ``POST /predict`` (one row or a list of up to ``max_batch``; the request
 schema is the served model's signature, shown in ``/openapi.json``), ``POST /invocations``
 (MLflow scoring-server payloads ``dataframe_split`` / ``dataframe_records``), ``GET /health``,
-``GET /ready``, ``GET /metadata`` and ``GET /metrics`` (Prometheus). The model loads in the
+``GET /ready``, ``GET /metadata``, ``GET /rollout`` and ``GET /metrics`` (Prometheus). The model loads in the
 background from ``lifespan`` and a poller swaps in new versions of the alias (see
 :mod:`modelmill.serve.model_holder`), so ``/ready`` is 503 until the first load succeeds.
 Each successful prediction is handed to the request log (``log_requests``, see
 :mod:`modelmill.serve.request_log`) and to the model's live drift feed
-(:mod:`modelmill.serve.drift`); both only append on the request path.
+(:mod:`modelmill.serve.drift`); both only append on the request path. With a challenger
+(``settings.challenger``) the answers are routed by :mod:`modelmill.serve.rollout` (canary
+or shadow, automatic rollback); every answer is timed per model (``modelmill_model_*``).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from modelmill.serve.answer import answer
 from modelmill.serve.drift import DriftCollector
 from modelmill.serve.metrics import GuardMiddleware, ServiceMetrics
 from modelmill.serve.model_holder import LoadedModel, ModelHolder, ModelSource
 from modelmill.serve.request_log import RequestLog
+from modelmill.serve.rollout import Rollout
 from modelmill.serve.settings import ServeSettings, get_settings
 
 log = logging.getLogger("modelmill.serve")
@@ -67,6 +71,17 @@ async def _poll(app: FastAPI, source: ModelSource, settings: ServeSettings) -> N
         await asyncio.sleep(settings.poll_interval)
 
 
+async def _poll_challenger(rollout: Rollout, settings: ServeSettings) -> None:
+    """Follow the challenger reference for as long as the service runs (an alias may be set later)."""
+    while True:
+        try:
+            if await asyncio.to_thread(rollout.refresh) == "swapped":
+                gc.collect()
+        except Exception:  # never let the poller die
+            log.exception("challenger refresh failed")
+        await asyncio.sleep(settings.poll_interval)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServeSettings = app.state.settings
@@ -81,32 +96,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             metrics=app.state.metrics,
         )
         app.state.request_log.start()
-    task = asyncio.create_task(_poll(app, source, settings), name="modelmill-model-poller")
+    tasks = [asyncio.create_task(_poll(app, source, settings), name="modelmill-model-poller")]
+    if app.state.rollout is not None:
+        tasks.append(
+            asyncio.create_task(_poll_challenger(app.state.rollout, settings), name="modelmill-challenger")
+        )
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in [*tasks, *app.state.shadow_tasks]:
+            task.cancel()
+        for task in [*tasks, *app.state.shadow_tasks]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if app.state.request_log is not None:
             await asyncio.to_thread(app.state.request_log.close)  # flush what is buffered
-
-
-async def _predict(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
-    """``model.predict_full(rows)``: on the event loop with ONNX (about 2 ms), else in a thread."""
-    return model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
-
-
-def _served(
-    app: FastAPI, model: LoadedModel, rows: list[Any], values: list[Any], endpoint: str, proba: Any = None
-) -> None:
-    """After a successful prediction: metrics, request log, live drift (appends only). A
-    classifier's ``proba`` (``(n, n_classes)``) goes to the log and the drift feed with its labels."""
-    app.state.metrics.observe_predictions(endpoint, values, proba)
-    if app.state.request_log is not None:
-        app.state.request_log.append(model, rows, values, endpoint, proba)
-    if model.drift is not None:
-        model.drift.submit(rows, values, proba)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -117,6 +121,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.holder = ModelHolder()
     app.state.metrics = metrics = ServiceMetrics()
     app.state.request_log = None  # a RequestLog while the lifespan runs with log_requests
+    app.state.rollout = Rollout(settings, metrics) if settings.challenger else None
+    app.state.shadow_tasks = set()
     metrics.registry.register(DriftCollector(lambda: _drift_feed(app)))
 
     @app.exception_handler(_NotReady)
@@ -155,7 +161,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "poll_interval": cfg.poll_interval,
             "drift": _drift_info(holder.current, cfg),
             "request_log": str(sink.directory) if (sink := request.app.state.request_log) else None,
+            "rollout": _rollout_info(request.app, holder.current),
         }
+
+    @app.get("/rollout")
+    async def rollout_endpoint(request: Request) -> dict[str, Any]:
+        """The rollout: mode, share, limits, champion and challenger live figures, rollback, events."""
+        return _rollout_info(request.app, request.app.state.holder.current) or {"active": False}
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
@@ -182,8 +194,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return JSONResponse({"detail": _errors(exc)}, 422)
         if not rows:
             return JSONResponse({"detail": "the list of rows is empty"}, 422)
-        values, proba = await _predict(model, rows)
-        _served(app, model, rows, values, "/predict", proba)
+        model, values, proba = await answer(app, request, model, rows, "/predict")
         t = model.target
         body: dict[str, Any] = {"predictions": values, "model": {"name": t.name, "version": t.version}}
         if proba is not None:  # a classifier: every class's probability, by class name
@@ -209,8 +220,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return _bad_request(
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in _errors(exc, ()))
             )
-        values, proba = await _predict(model, rows)
-        _served(app, model, rows, values, "/invocations", proba)
+        values = (await answer(app, request, model, rows, "/invocations"))[1]
         return JSONResponse({"predictions": values})  # MLflow's format: labels for a classifier
 
     def openapi() -> dict[str, Any]:  # regenerated each time: the schema follows the served model
@@ -236,6 +246,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 def _drift_feed(app: FastAPI) -> Any:
     model = app.state.holder.current
     return model.drift if model is not None else None
+
+
+def _rollout_info(app: FastAPI, champion: LoadedModel | None) -> dict[str, Any] | None:
+    rollout: Rollout | None = app.state.rollout
+    return None if rollout is None else rollout.describe(champion)
 
 
 def _drift_info(model: LoadedModel | None, cfg: ServeSettings) -> dict[str, Any]:

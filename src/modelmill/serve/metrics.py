@@ -18,7 +18,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 OPEN_PATHS = frozenset({"/health"})
 KNOWN_PATHS = frozenset(
-    {"/health", "/ready", "/metadata", "/metrics", "/predict", "/invocations", "/openapi.json", "/docs"}
+    {
+        "/health",
+        "/ready",
+        "/metadata",
+        "/metrics",
+        "/rollout",
+        "/predict",
+        "/invocations",
+        "/openapi.json",
+        "/docs",
+    }
 )
 # any target's scale: 1-2.5-5 steps per decade from 0.01 to a million, the same below zero
 _STEPS = sorted({round(m * 10.0**e, 10) for e in range(-2, 7) for m in (1, 2.5, 5)})
@@ -66,6 +76,52 @@ class ServiceMetrics:
         self.request_log_dropped = Counter(
             "modelmill_request_log_dropped_rows_total", "Rows the request log could not keep", registry=r
         )
+        self._per_model(r)
+
+    def _per_model(self, r: CollectorRegistry) -> None:
+        """Figures per answering model (``role``: champion, challenger or shadow) and the rollout's."""
+        self.model_requests = Counter(
+            "modelmill_model_requests_total", "Predictions asked of each model",
+            ["role", "version", "outcome"], registry=r,
+        )  # fmt: skip
+        self.model_latency = Histogram(
+            "modelmill_model_predict_seconds", "Prediction latency of each model", ["role", "version"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r,
+        )  # fmt: skip
+        self.model_predictions = Histogram(
+            "modelmill_model_prediction_value", "Predicted values of each model", ["role", "version"],
+            buckets=PREDICTION_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.model_classes = Counter(
+            "modelmill_model_predicted_class_total", "Rows per predicted class of each model",
+            ["role", "version", "label"], registry=r,
+        )  # fmt: skip
+        self.rollbacks = Counter(
+            "modelmill_rollout_rollbacks_total", "Challengers rolled back", ["name", "version"], registry=r
+        )
+        self.challenger_info = Gauge(
+            "modelmill_rollout_challenger_info", "The challenger being rolled out (1)",
+            ["name", "version", "mode"], registry=r,
+        )  # fmt: skip
+        self.shadow_dropped = Counter(
+            "modelmill_rollout_shadow_dropped_total", "Shadow copies not predicted (backlog full)", registry=r
+        )
+
+    def observe_model(
+        self, role: str, version: str, seconds: float, values: list[Any] | None, proba: Any = None
+    ) -> None:
+        """One model's answer (``values None``: it failed) for the per-model series."""
+        self.model_requests.labels(role, version, "error" if values is None else "ok").inc()
+        self.model_latency.labels(role, version).observe(seconds)
+        if values is None:
+            return
+        if proba is None:
+            histogram = self.model_predictions.labels(role, version)
+            for value in values:
+                histogram.observe(value)
+        else:
+            for value in values:
+                self.model_classes.labels(role, version, str(value)).inc()
 
     def observe_predictions(self, endpoint: str, values: list[Any], proba: Any = None) -> None:
         """A regression's values into the histogram; a classifier's labels (``proba`` given) counted."""

@@ -113,7 +113,9 @@ class ModelHolder:
     last_error: str | None = None
     fallback: dict[str, Any] | None = None
     swaps: int = 0
+    blocked: set[str] = field(default_factory=set)  # versions dropped for good (a rolled-back challenger)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _swap_lock: threading.Lock = field(default_factory=threading.Lock)  # swap vs drop, never held long
     _refused_keys: set[str] = field(default_factory=set)
 
     def refresh(self, source: ModelSource, on_event: Any = None) -> str:
@@ -134,16 +136,26 @@ class ModelHolder:
                 if self.fallback is not None:  # the URI names the stand-in itself now
                     self.fallback, self.current.target = None, target
                 return "unchanged"
-            if target.key in self._refused_keys:
+            if target.key in self._refused_keys or target.key in self.blocked:
                 return "skipped"
             loaded = self._load(source, target, on_event)
             if loaded is None:
                 if self.current is None and source.fallback:
                     return self._fall_back(source, target, on_event)
                 return "refused"
-            self._swap(loaded, on_event)
+            if not self._swap(loaded, on_event):
+                return "skipped"  # dropped for good while it loaded
             self.fallback = None
             return "swapped"
+
+    def drop(self, block: bool = False) -> LoadedModel | None:
+        """Stop serving now (the next request sees no model); ``block``: never take that version
+        again. The model dropped, or ``None`` when nothing served."""
+        with self._swap_lock:
+            current, self.current = self.current, None
+            if current is not None and block:
+                self.blocked.add(current.target.key)
+            return current
 
     def _load(self, source: ModelSource, target: Target, on_event: Any) -> LoadedModel | None:
         """``target`` loaded and smoke-tested, or ``None`` (refused: recorded, logged, never retried)."""
@@ -163,14 +175,18 @@ class ModelHolder:
                 on_event("refused", target)
             return None
 
-    def _swap(self, loaded: LoadedModel, on_event: Any) -> None:
-        before = self.current.target.key if self.current else None
-        self.current = loaded  # the atomic swap
+    def _swap(self, loaded: LoadedModel, on_event: Any) -> bool:
+        with self._swap_lock:
+            if loaded.target.key in self.blocked:
+                return False
+            before = self.current.target.key if self.current else None
+            self.current = loaded  # the atomic swap
         self.swaps += 1
         self.last_error = None
         log.info("serving %s (was %s), loaded in %.2f s", loaded.target.key, before, loaded.load_seconds)
         if on_event:
             on_event("swapped", loaded.target)
+        return True
 
     def _fall_back(self, source: ModelSource, wanted: Target, on_event: Any) -> str:
         """Nothing serves and ``wanted`` was refused: swap in the newest older version that loads."""

@@ -3,7 +3,9 @@
 Why this shape: the log is what ``modelmill monitor DIR`` and the retraining job read later,
 so each row is one validated request row (every signature column, ``null`` when not sent), its
 ``prediction`` (a classifier's: the label as text, then one ``proba_<class>`` column per class),
-``timestamp`` (UTC), ``model_name``, ``model_version`` and ``endpoint``. Each part has one Arrow
+``timestamp`` (UTC), ``model_name``, ``model_version``, ``endpoint``, ``role`` (``champion``; during a
+rollout ``challenger`` for a canary's answers, ``shadow`` for a shadow's, which no client saw)
+and ``request_key`` (the rollout's routing key, e.g. a listing id, to join actuals). Each part has one Arrow
 schema (one per model signature and classes): the parts of one model read as one table with
 ``pyarrow.dataset``; after a hot swap to a model with another signature or other classes, read
 the parts by ``model_version``.
@@ -31,7 +33,7 @@ from modelmill.serve.schema import Column
 log = logging.getLogger("modelmill.serve")
 
 PART_GLOB = "part-*.parquet"
-EXTRA_COLUMNS = ("prediction", "timestamp", "model_name", "model_version", "endpoint")
+EXTRA_COLUMNS = ("prediction", "timestamp", "model_name", "model_version", "endpoint", "role", "request_key")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class _Entry:
     endpoint: str
     classes: tuple[str, ...] = ()  # a classifier's class names: one proba_<class> column each
     proba: Any = None  # (n, n_classes) probabilities of a classifier
+    role: str = "champion"  # or challenger (a canary's answer), shadow (recorded, never returned)
+    key: str | None = None  # the rollout's routing key
 
 
 def arrow_schema(columns: Sequence[Column], classes: Sequence[str] = ()) -> Any:
@@ -74,6 +78,8 @@ def arrow_schema(columns: Sequence[Column], classes: Sequence[str] = ()) -> Any:
             pa.field("model_name", pa.string()),
             pa.field("model_version", pa.string()),
             pa.field("endpoint", pa.string()),
+            pa.field("role", pa.string()),
+            pa.field("request_key", pa.string()),
         ]
     )
 
@@ -107,14 +113,15 @@ class RequestLog:
 
     # ------------------------------------------------------------------ request path
     def append(
-        self, model: Any, rows: Sequence[Any], predictions: Sequence[Any], endpoint: str, proba: Any = None
-    ) -> None:
+        self, model: Any, rows: Sequence[Any], predictions: Sequence[Any], endpoint: str, proba: Any = None,
+        role: str = "champion", key: str | None = None,
+    ) -> None:  # fmt: skip
         """Record one successful request of ``model`` (a ``LoadedModel``); O(1), never raises.
         ``proba``: a classifier's probabilities (``predictions`` are then its labels)."""
         t = model.target
         classes = tuple(str(c) for c in model.classes or ()) if proba is not None else ()
         entry = _Entry(tuple(model.columns), rows, predictions, time.time(), t.name, t.version, endpoint,
-                       classes, proba)  # fmt: skip
+                       classes, proba, role, key)  # fmt: skip
         with self._lock:
             if self._buffered_rows + len(rows) > self.max_buffered:
                 self._count("request_log_dropped", len(rows))
@@ -196,6 +203,8 @@ class RequestLog:
             data["model_name"].extend([e.model_name] * n)
             data["model_version"].extend([e.model_version] * n)
             data["endpoint"].extend([e.endpoint] * n)
+            data["role"].extend([e.role] * n)
+            data["request_key"].extend([e.key] * n)
         table = pa.Table.from_pydict(data, schema=schema)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1

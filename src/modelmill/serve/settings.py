@@ -59,10 +59,39 @@ class ServeSettings(BaseModel):
         "version of it that loads (/ready and /metadata say so) instead of staying unready",
     )
 
+    challenger: str | None = Field(
+        None,
+        description="a model served next to `model` during a rollout (models:/NAME@challenger, "
+        "models:/NAME/N or an artifact ref); see modelmill.serve.rollout",
+    )
+    rollout_mode: Literal["canary", "shadow"] = Field(
+        "canary", description="canary: the challenger answers `challenger_share` of requests; "
+        "shadow: it predicts a copy of every request, never answers"
+    )  # fmt: skip
+    challenger_share: float = Field(0.1, ge=0, le=1, description="share of requests a canary answers")
+    rollout_key: str | None = Field(
+        None, description="request column routing a canary (else the X-Rollout-Key header; else per request)"
+    )
+    max_error_rate: float = Field(
+        0.05, ge=0, le=1, description="the challenger is rolled back above this error rate"
+    )
+    max_p99_ms: float = Field(
+        500.0, gt=0, description="the challenger is rolled back above this p99 prediction latency"
+    )
+    min_requests: int = Field(50, ge=1, description="challenger requests before the limits are judged")
+    rollout_window: int = Field(1000, ge=10, description="recent requests per model the limits read")
+
     @field_validator("model")
     @classmethod
     def _check_model(cls, value: str) -> str:
         parse_model_spec(value)
+        return value
+
+    @field_validator("challenger")
+    @classmethod
+    def _check_challenger(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_model_spec(value)
         return value
 
     @classmethod

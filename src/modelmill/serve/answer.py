@@ -1,0 +1,112 @@
+"""Who answers a validated request, and what follows the answer.
+
+The champion answers unless a rollout (:mod:`modelmill.serve.rollout`) routes the request's
+key to a canary challenger; a challenger that fails answers nothing (the champion does), so
+a rollout never fails a request. Every answer is timed per model (``modelmill_model_*``) and
+observed by the rollout; a shadow challenger predicts a copy after the answer, in a worker
+thread, within a bounded backlog. After an answer: the metrics, the request log (with the
+answering model's role and the routing key) and, for the champion, the live drift feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+
+from modelmill.serve.model_holder import LoadedModel
+from modelmill.serve.rollout import KEY_HEADER, MAX_SHADOW_BACKLOG, Rollout
+
+
+async def _predict(model: LoadedModel, rows: list[Any], offload: bool = False) -> tuple[list[Any], Any]:
+    """``model.predict_full(rows)``: on the event loop with ONNX (about 2 ms), else in a thread."""
+    if model.fast and not offload:
+        return model.predict_full(rows)
+    return await run_in_threadpool(model.predict_full, rows)
+
+
+async def _timed(
+    app: FastAPI, role: str, model: LoadedModel, rows: list[Any], offload: bool = False
+) -> tuple[list[Any], Any] | None:
+    """``model``'s answer, timed and observed per model; a failure is observed and re-raised for
+    the champion, turned into ``None`` for the challenger (the champion answers instead)."""
+    rollout: Rollout | None = app.state.rollout
+    version, started = model.target.version, time.perf_counter()
+    try:
+        values, proba = await _predict(model, rows, offload)
+    except Exception as exc:
+        seconds = time.perf_counter() - started
+        app.state.metrics.observe_model(role, version, seconds, None)
+        if rollout is not None:
+            rollout.failed(role, seconds, exc)
+        if role == "champion":
+            raise
+        return None
+    seconds = time.perf_counter() - started
+    app.state.metrics.observe_model(role, version, seconds, values, proba)
+    if rollout is not None:
+        rollout.observe(role, seconds, values, proba)
+    return values, proba
+
+
+async def answer(
+    app: FastAPI, request: Request, champion: LoadedModel, rows: list[Any], endpoint: str
+) -> tuple[LoadedModel, list[Any], Any]:
+    """Who answers (the champion, or a canary challenger for its share of keys), and the answer;
+    a shadow challenger gets a copy afterwards."""
+    rollout: Rollout | None = app.state.rollout
+    challenger = rollout.challenger(champion) if rollout is not None else None
+    key = None
+    if rollout is not None and challenger is not None:
+        key = rollout.key_of(request.headers.get(KEY_HEADER), rows)
+        if rollout.routes_to_challenger(key):
+            answered = await _timed(app, "challenger", challenger, rows)
+            if answered is not None:
+                _served(app, challenger, rows, *answered, endpoint, role="challenger", key=key)
+                return challenger, *answered
+    values, proba = await _timed(app, "champion", champion, rows)  # type: ignore[misc]
+    _served(app, champion, rows, values, proba, endpoint, key=key)
+    if rollout is not None and challenger is not None and rollout.mode == "shadow":
+        _shadow(app, rollout, challenger, rows, values, endpoint, key)
+    return champion, values, proba
+
+
+def _shadow(
+    app: FastAPI, rollout: Rollout, challenger: LoadedModel, rows: list[Any], answered: list[Any],
+    endpoint: str, key: str | None,
+) -> None:  # fmt: skip
+    """Predict a copy of the request with the challenger after the answer (bounded backlog)."""
+    tasks: set[asyncio.Task[None]] = app.state.shadow_tasks
+    if len(tasks) >= MAX_SHADOW_BACKLOG:
+        rollout.shadow_dropped += 1
+        app.state.metrics.shadow_dropped.inc()
+        return
+
+    async def mirror() -> None:
+        found = await _timed(app, "challenger", challenger, rows, offload=True)
+        if found is None:
+            return
+        values, proba = found
+        rollout.compare(answered, values, labels=proba is not None)
+        if app.state.request_log is not None:
+            app.state.request_log.append(challenger, rows, values, endpoint, proba, role="shadow", key=key)
+
+    task = asyncio.create_task(mirror())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+def _served(
+    app: FastAPI, model: LoadedModel, rows: list[Any], values: list[Any], proba: Any, endpoint: str,
+    role: str = "champion", key: str | None = None,
+) -> None:  # fmt: skip
+    """After a successful prediction: metrics, request log, live drift (appends only). A
+    classifier's ``proba`` (``(n, n_classes)``) goes to the log and the drift feed with its labels."""
+    app.state.metrics.observe_predictions(endpoint, values, proba)
+    if app.state.request_log is not None:
+        app.state.request_log.append(model, rows, values, endpoint, proba, role=role, key=key)
+    if model.drift is not None and role == "champion":
+        model.drift.submit(rows, values, proba)
