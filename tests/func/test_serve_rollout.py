@@ -110,6 +110,7 @@ def test_a_shadow_sees_every_request_and_answers_none(two_versions: Workspace, t
     assert Counter(log["role"]) == {"champion": 20, "shadow": 20}
     assert set(log.loc[log["role"] == "shadow", "model_version"]) == {"2"}
     assert set(log["request_key"]) == {f"k{i}" for i in range(20)}
+    assert (log["latency_ms"] > 0).all()  # each model's own prediction time
     assert len(read_batch(str(tmp_path / "log"))) == 20  # monitor reads what clients were answered
 
 
@@ -204,7 +205,8 @@ def test_start_rollback_and_promotion_under_load_fail_no_request(
     print(f"rollout under load: {len(load.outcomes)} requests, {dict(statuses)}")
     assert set(statuses) == {200}, statuses  # zero failed requests through start, rollback, promotion
     assert back["version"] == "2" and "error rate" in back["reason"]
-    assert [e["event"] for e in status["events"]] == ["started", "rolled back", "started", "ended"], status["events"]
+    events = [e["event"] for e in status["events"]]
+    assert events == ["started", "rolled back", "started", "ended"], status["events"]
     assert 'modelmill_rollout_rollbacks_total{name="nyc_rentals",version="2"} 1.0' in metrics
     registry = MlflowRegistry.for_workspace(workspace)
     assert registry.get_alias(NAME, "challenger") is None

@@ -50,6 +50,7 @@ def test_rows_are_written_with_a_stable_schema(tmp_path: Path) -> None:
     assert table.column_names == [
         "room_type", "minimum_nights", "latitude",
         "prediction", "timestamp", "model_name", "model_version", "endpoint", "role", "request_key",
+        "latency_ms",
     ]  # fmt: skip
     assert table.num_rows == 4
     assert table["prediction"].to_pylist() == [10.0, 20.0, 30.0, 5.5]

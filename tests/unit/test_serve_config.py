@@ -68,7 +68,8 @@ def test_the_rollout_comes_from_serve_rollout_and_flags_win(tmp_path: Path, capt
     assert result.exit_code == 0, result.output
     settings = captured.pop("settings")
     assert settings.challenger == "models:/nyc_rentals@challenger" and settings.challenger_share == 0.25
-    assert settings.rollout_mode == "shadow" and settings.max_error_rate == 0.05 and settings.min_requests == 50
+    assert settings.rollout_mode == "shadow" and settings.max_error_rate == 0.05
+    assert settings.min_requests == 50
     assert _serve(tmp_path, challenger, "--share", "0.5", "--rollout-mode", "canary").exit_code == 0
     settings = captured.pop("settings")
     assert settings.challenger_share == 0.5 and settings.rollout_mode == "canary"

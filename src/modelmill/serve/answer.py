@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,9 +28,17 @@ async def _predict(model: LoadedModel, rows: list[Any], offload: bool = False) -
     return await run_in_threadpool(model.predict_full, rows)
 
 
+class Answer(NamedTuple):
+    """One model's answer: values (a classifier's labels), probabilities or ``None``, seconds."""
+
+    values: list[Any]
+    proba: Any
+    seconds: float
+
+
 async def _timed(
     app: FastAPI, role: str, model: LoadedModel, rows: list[Any], offload: bool = False
-) -> tuple[list[Any], Any] | None:
+) -> Answer | None:
     """``model``'s answer, timed and observed per model; a failure is observed and re-raised for
     the champion, turned into ``None`` for the challenger (the champion answers instead)."""
     rollout: Rollout | None = app.state.rollout
@@ -49,7 +57,7 @@ async def _timed(
     app.state.metrics.observe_model(role, version, seconds, values, proba)
     if rollout is not None:
         rollout.observe(role, seconds, values, proba)
-    return values, proba
+    return Answer(values, proba, seconds)
 
 
 async def answer(
@@ -65,13 +73,14 @@ async def answer(
         if rollout.routes_to_challenger(key):
             answered = await _timed(app, "challenger", challenger, rows)
             if answered is not None:
-                _served(app, challenger, rows, *answered, endpoint, role="challenger", key=key)
-                return challenger, *answered
-    values, proba = await _timed(app, "champion", champion, rows)  # type: ignore[misc]
-    _served(app, champion, rows, values, proba, endpoint, key=key)
+                _served(app, challenger, rows, answered, endpoint, role="challenger", key=key)
+                return challenger, answered.values, answered.proba
+    answered = await _timed(app, "champion", champion, rows)
+    assert answered is not None  # the champion's failure raises
+    _served(app, champion, rows, answered, endpoint, key=key)
     if rollout is not None and challenger is not None and rollout.mode == "shadow":
-        _shadow(app, rollout, challenger, rows, values, endpoint, key)
-    return champion, values, proba
+        _shadow(app, rollout, challenger, rows, answered.values, endpoint, key)
+    return champion, answered.values, answered.proba
 
 
 def _shadow(
@@ -89,10 +98,10 @@ def _shadow(
         found = await _timed(app, "challenger", challenger, rows, offload=True)
         if found is None:
             return
-        values, proba = found
-        rollout.compare(answered, values, labels=proba is not None)
+        rollout.compare(answered, found.values, labels=found.proba is not None)
         if app.state.request_log is not None:
-            app.state.request_log.append(challenger, rows, values, endpoint, proba, role="shadow", key=key)
+            app.state.request_log.append(challenger, rows, found.values, endpoint, found.proba, role="shadow",
+                                         key=key, seconds=found.seconds)  # fmt: skip
 
     task = asyncio.create_task(mirror())
     tasks.add(task)
@@ -100,13 +109,15 @@ def _shadow(
 
 
 def _served(
-    app: FastAPI, model: LoadedModel, rows: list[Any], values: list[Any], proba: Any, endpoint: str,
+    app: FastAPI, model: LoadedModel, rows: list[Any], answered: Answer, endpoint: str,
     role: str = "champion", key: str | None = None,
 ) -> None:  # fmt: skip
     """After a successful prediction: metrics, request log, live drift (appends only). A
     classifier's ``proba`` (``(n, n_classes)``) goes to the log and the drift feed with its labels."""
+    values, proba, seconds = answered
     app.state.metrics.observe_predictions(endpoint, values, proba)
     if app.state.request_log is not None:
-        app.state.request_log.append(model, rows, values, endpoint, proba, role=role, key=key)
+        log = app.state.request_log
+        log.append(model, rows, values, endpoint, proba, role=role, key=key, seconds=seconds)
     if model.drift is not None and role == "champion":
         model.drift.submit(rows, values, proba)

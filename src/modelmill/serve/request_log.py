@@ -5,7 +5,8 @@ so each row is one validated request row (every signature column, ``null`` when 
 ``prediction`` (a classifier's: the label as text, then one ``proba_<class>`` column per class),
 ``timestamp`` (UTC), ``model_name``, ``model_version``, ``endpoint``, ``role`` (``champion``; during a
 rollout ``challenger`` for a canary's answers, ``shadow`` for a shadow's, which no client saw)
-and ``request_key`` (the rollout's routing key, e.g. a listing id, to join actuals). Each part has one Arrow
+``request_key`` (the rollout's routing key, e.g. a listing id, to join actuals) and ``latency_ms``
+(the answering model's prediction time for the request). Each part has one Arrow
 schema (one per model signature and classes): the parts of one model read as one table with
 ``pyarrow.dataset``; after a hot swap to a model with another signature or other classes, read
 the parts by ``model_version``.
@@ -33,7 +34,8 @@ from modelmill.serve.schema import Column
 log = logging.getLogger("modelmill.serve")
 
 PART_GLOB = "part-*.parquet"
-EXTRA_COLUMNS = ("prediction", "timestamp", "model_name", "model_version", "endpoint", "role", "request_key")
+EXTRA_COLUMNS = ("prediction", "timestamp", "model_name", "model_version", "endpoint", "role", "request_key",
+                 "latency_ms")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class _Entry:
     proba: Any = None  # (n, n_classes) probabilities of a classifier
     role: str = "champion"  # or challenger (a canary's answer), shadow (recorded, never returned)
     key: str | None = None  # the rollout's routing key
+    seconds: float | None = None  # the model's prediction time for the whole request
 
 
 def arrow_schema(columns: Sequence[Column], classes: Sequence[str] = ()) -> Any:
@@ -80,6 +83,7 @@ def arrow_schema(columns: Sequence[Column], classes: Sequence[str] = ()) -> Any:
             pa.field("endpoint", pa.string()),
             pa.field("role", pa.string()),
             pa.field("request_key", pa.string()),
+            pa.field("latency_ms", pa.float64()),
         ]
     )
 
@@ -114,14 +118,14 @@ class RequestLog:
     # ------------------------------------------------------------------ request path
     def append(
         self, model: Any, rows: Sequence[Any], predictions: Sequence[Any], endpoint: str, proba: Any = None,
-        role: str = "champion", key: str | None = None,
+        role: str = "champion", key: str | None = None, seconds: float | None = None,
     ) -> None:  # fmt: skip
         """Record one successful request of ``model`` (a ``LoadedModel``); O(1), never raises.
         ``proba``: a classifier's probabilities (``predictions`` are then its labels)."""
         t = model.target
         classes = tuple(str(c) for c in model.classes or ()) if proba is not None else ()
         entry = _Entry(tuple(model.columns), rows, predictions, time.time(), t.name, t.version, endpoint,
-                       classes, proba, role, key)  # fmt: skip
+                       classes, proba, role, key, seconds)  # fmt: skip
         with self._lock:
             if self._buffered_rows + len(rows) > self.max_buffered:
                 self._count("request_log_dropped", len(rows))
@@ -205,6 +209,7 @@ class RequestLog:
             data["endpoint"].extend([e.endpoint] * n)
             data["role"].extend([e.role] * n)
             data["request_key"].extend([e.key] * n)
+            data["latency_ms"].extend([None if e.seconds is None else e.seconds * 1000] * n)
         table = pa.Table.from_pydict(data, schema=schema)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1
