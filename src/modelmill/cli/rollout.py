@@ -67,13 +67,13 @@ def status_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Champion and challenger on live traffic: requests, errors, latency, predictions, rollback."""
-    from modelmill.lifecycle.rollout import live_status, quality_by_model
+    from modelmill.lifecycle.rollout import live_status, quality_by_model, request_log_of
     from modelmill.monitor.check import truth_of
 
     status = live_status(url)
     quality = None
     if actuals is not None:
-        where = log_dir or _log_dir(url)
+        where = log_dir or request_log_of(url)
         quality = quality_by_model(str(where), actuals, truth_of(project(config_dir)))
     if as_json:
         print_json(status | {"actuals": quality})
@@ -125,20 +125,6 @@ def stop_command(
         print_json(found.to_dict())
         return
     typer.echo(f"rollout of {found.name} v{found.version} stopped; prod is unchanged")
-
-
-def _log_dir(url: str) -> str:
-    import httpx
-
-    from modelmill.core.errors import UsageError
-
-    try:
-        where = httpx.get(url.rstrip("/") + "/metadata", timeout=5).json().get("request_log")
-    except (httpx.HTTPError, ValueError) as exc:
-        raise UsageError(f"cannot read {url}/metadata ({exc}); pass --log-dir") from None
-    if not where:
-        raise UsageError("the service keeps no request log: start it with --log-requests, or pass --log-dir")
-    return str(where)
 
 
 def _print_status(status: dict[str, Any], quality: list[dict[str, Any]] | None) -> None:

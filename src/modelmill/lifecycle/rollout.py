@@ -90,13 +90,33 @@ def promote_challenger(
     return result
 
 
+def _get(url: str, path: str, timeout: float) -> Any:
+    """``GET URL/PATH`` of a running service (``X-API-Key`` from ``$MODELMILL_API_KEY``)."""
+    import httpx
+
+    headers = {"X-API-Key": key} if (key := os.environ.get(API_KEY_ENV)) else {}
+    return httpx.get(url.rstrip("/") + path, headers=headers, timeout=timeout)
+
+
+def request_log_of(url: str, timeout: float = 5.0) -> str:
+    """The request log directory a running service writes (its ``/metadata``)."""
+    import httpx
+
+    try:
+        where = _get(url, "/metadata", timeout).json().get("request_log")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise UsageError(f"cannot read {url}/metadata ({exc}); pass --log-dir") from None
+    if not where:
+        raise UsageError("the service keeps no request log: start it with --log-requests, or pass --log-dir")
+    return str(where)
+
+
 def live_status(url: str = DEFAULT_URL, timeout: float = 5.0) -> dict[str, Any]:
     """``GET URL/rollout`` of a running service (``X-API-Key`` from ``$MODELMILL_API_KEY``)."""
     import httpx
 
-    headers = {"X-API-Key": key} if (key := os.environ.get(API_KEY_ENV)) else {}
     try:
-        response = httpx.get(url.rstrip("/") + "/rollout", headers=headers, timeout=timeout)
+        response = _get(url, "/rollout", timeout)
     except httpx.HTTPError as exc:
         raise UsageError(f"cannot reach the service at {url} ({exc}); start it with 'modelmill serve "
                          "--challenger models:/NAME@challenger' or pass --url") from None  # fmt: skip
