@@ -59,10 +59,11 @@ class _Target:
         return f"{self.name}/{self.version}"
 
 
-@dataclass
+@dataclass(eq=False)
 class _Model:
     target: _Target
     load_seconds: float = 0.0
+    classes: list[Any] | None = None
 
 
 def _rollout(**limits: Any) -> Rollout:
@@ -74,28 +75,56 @@ def _rollout(**limits: Any) -> Rollout:
 
 def test_the_challenger_is_judged_only_after_min_requests_then_rolled_back_on_errors() -> None:
     rollout = _rollout(min_requests=10, max_error_rate=0.2)
+    model = rollout.holder.current
     for _ in range(3):
-        rollout.failed("challenger", 0.001, RuntimeError("x"))
-    assert rollout.holder.current is not None  # 3 of 3 failed, but too few to judge
+        rollout.failed("challenger", model, 0.001, RuntimeError("x"))
+    assert rollout.holder.current is model  # 3 of 3 failed, but too few to judge
     for _ in range(7):
-        rollout.observe("challenger", 0.001, [1.0])
+        rollout.observe("challenger", model, 0.001, [1.0], None)
     assert rollout.holder.current is None and "error rate 30.0%" in rollout.rolled_back["reason"]
     assert rollout.holder.blocked == {"m/2"} and [e["event"] for e in rollout.events] == ["rolled back"]
-    assert rollout.rollback("again") is False  # nothing left to roll back
+    assert rollout.rollback(model, "again") is False  # nothing left to roll back
 
 
-def test_a_slow_challenger_is_rolled_back_on_its_p99() -> None:
+def test_a_new_version_is_judged_on_its_own_figures_only() -> None:
+    rollout = _rollout(min_requests=5, max_error_rate=0.2)
+    old = rollout.holder.current
+    rollout.holder.current = new = _Model(_Target(version="3"))  # type: ignore[assignment]
+    for _ in range(10):  # late failures of the version it replaced
+        rollout.failed("challenger", old, 0.001, RuntimeError("x"))
+    rollout.observe("challenger", new, 0.001, [1.0], None)
+    assert rollout.holder.current is new and rollout.rolled_back is None
+    assert rollout.stats("challenger", new).requests == 1
+
+
+def test_the_p99_is_judged_on_a_hundred_requests_and_one_slow_answer_is_not_it() -> None:
     rollout = _rollout(min_requests=5, max_p99_ms=50)
-    for seconds in (0.01, 0.01, 0.01, 0.01):
-        rollout.observe("challenger", seconds, [1.0])
-    rollout.observe("challenger", 0.2, [1.0])
+    model = rollout.holder.current
+    rollout.observe("challenger", model, 1.0, [1.0], None)  # one slow answer among fast ones
+    for _ in range(99):
+        rollout.observe("challenger", model, 0.001, [1.0], None)
+    assert rollout.rolled_back is None
+    for _ in range(5):
+        rollout.observe("challenger", model, 0.2, [1.0], None)
     assert rollout.rolled_back is not None and "p99 latency" in rollout.rolled_back["reason"]
 
 
 def test_the_champion_is_never_rolled_back() -> None:
     rollout = _rollout(min_requests=1, max_error_rate=0.0)
-    rollout.failed("champion", 0.001, RuntimeError("x"))
+    champion = _Model(_Target(version="1"))
+    rollout.failed("champion", champion, 0.001, RuntimeError("x"))
     assert rollout.holder.current is not None and rollout.rolled_back is None
+
+
+def test_a_challenger_of_another_kind_is_not_served() -> None:
+    rollout = _rollout()
+    champion = _Model(_Target(version="1"), classes=["no", "yes"])
+    assert rollout.challenger(champion) is None  # a regression against a classifier
+    assert "is a regression and the champion a classifier" in str(rollout.refused)
+    rollout.holder.current = _Model(_Target(version="3"), classes=["no", "maybe"])  # type: ignore[assignment]
+    assert rollout.challenger(champion) is None and "differ" in str(rollout.refused)
+    rollout.holder.current = same = _Model(_Target(version="4"), classes=["no", "yes"])  # type: ignore[assignment]
+    assert rollout.challenger(champion) is same
 
 
 def test_canary_routing_follows_the_key_and_the_share_and_shadow_never_routes() -> None:

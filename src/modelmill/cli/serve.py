@@ -119,7 +119,7 @@ def serve_command(
     log_max_mb = configured.get("log_max_mb") if log_max_mb is None else log_max_mb
     drift_window = configured.get("drift_window") if drift_window is None else drift_window
     fallback = configured.get("fallback") if fallback is None else fallback
-    rollout = _rollout(configured.get("rollout") or {}, challenger=challenger, rollout_mode=mode,
+    rollout = _rollout(configured.get("rollout"), challenger=challenger, rollout_mode=mode,
                        challenger_share=share, rollout_key=rollout_key, max_error_rate=max_error_rate,
                        max_p99_ms=max_p99_ms)  # fmt: skip
     try:
@@ -151,8 +151,11 @@ _ROLLOUT_KEYS = {"challenger": "challenger", "mode": "rollout_mode", "share": "c
                  "min_requests": "min_requests", "window": "rollout_window"}  # fmt: skip
 
 
-def _rollout(configured: dict[str, Any], **flags: Any) -> dict[str, Any]:
+def _rollout(configured: Any, **flags: Any) -> dict[str, Any]:
     """The rollout settings: ``serve.rollout.*`` of the config, flags winning."""
+    configured = {} if configured is None else configured
+    if not isinstance(configured, dict):
+        raise UsageError(f"serve.rollout must be a mapping of {', '.join(_ROLLOUT_KEYS)}, got {configured!r}")
     values = {_ROLLOUT_KEYS[k]: v for k, v in configured.items() if k in _ROLLOUT_KEYS and v is not None}
     unknown = sorted(set(configured) - set(_ROLLOUT_KEYS))
     if unknown:

@@ -19,6 +19,7 @@ from modelmill.core.errors import ArtifactNotFoundError, ModelmillError, UsageEr
 from modelmill.registry.mlflow_registry import (
     CHALLENGER,
     DEFAULT_EXPERIMENT,
+    PROD,
     ROLLBACK_TAG,
     MlflowRegistry,
     RegistryVersion,
@@ -33,11 +34,25 @@ class RolledBackError(ModelmillError):
     """The challenger was rolled back by the service: promoting it needs ``--force``."""
 
 
+class CleanupError(ModelmillError):
+    """Promoted, but the ``challenger`` alias is still set: ``modelmill rollout stop`` removes it."""
+
+
 def start(ws: Any, ref: str, model_name: str, tracking_uri: str | None = None,
           experiment: str = DEFAULT_EXPERIMENT, note: str = "") -> PromotionResult:  # fmt: skip
-    """Make the stored model ``ref`` the challenger (checked, registered, both aliases moved)."""
+    """Make the stored model ``ref`` the challenger (checked, registered, both aliases moved).
+    Naming a version the services rolled back retries it: its rollback tag is removed."""
+    registry = MlflowRegistry.for_workspace(ws, tracking_uri, experiment)
+    prod = registry.get_alias(model_name, PROD)
+    wanted = ws.store.resolve(ref)
+    if prod is not None and prod.artifact == wanted.ref:
+        raise UsageError(f"{wanted.ref} is already prod (models:/{model_name}@{PROD} v{prod.version}): "
+                         "roll out another version")  # fmt: skip
     said = f"rollout started (modelmill rollout start){': ' + note if note else ''}"
-    return promote(ws, ref, model_name, tracking_uri, note=said, experiment=experiment, alias=CHALLENGER)
+    done = promote(ws, wanted.ref, model_name, tracking_uri, note=said, experiment=experiment,
+                   registry=registry, alias=CHALLENGER)  # fmt: skip
+    registry.delete_version_tag(model_name, done.registry_version.version, ROLLBACK_TAG)
+    return done
 
 
 def challenger_version(registry: MlflowRegistry, model_name: str) -> RegistryVersion:
@@ -56,8 +71,8 @@ def stop(ws: Any, model_name: str, tracking_uri: str | None = None,
     """End the rollout: delete the ``challenger`` alias (registry, then store); the services drop it."""
     registry = MlflowRegistry.for_workspace(ws, tracking_uri, experiment)
     found = challenger_version(registry, model_name)
+    _remove_store_alias(ws, found)  # the store first: the registry alias is what `stop` finds again
     registry.delete_alias(model_name, CHALLENGER)
-    _remove_store_alias(ws, found)
     return found
 
 
@@ -85,8 +100,14 @@ def promote_challenger(
     said += f"; {note}" if note else ""
     result = promote(ws, found.artifact, model_name, tracking_uri, note=said, experiment=experiment,
                      registry=registry)  # fmt: skip
-    registry.delete_alias(model_name, CHALLENGER)  # the rollout is over: services drop the challenger
-    _remove_store_alias(ws, found)
+    try:  # the rollout is over: services drop the challenger
+        _remove_store_alias(ws, found)
+        registry.delete_alias(model_name, CHALLENGER)
+    except Exception as exc:
+        raise CleanupError(
+            f"{found.artifact} is prod now (registry v{result.registry_version.version}), but the "
+            f"challenger alias could not be removed ({exc}); run 'modelmill rollout stop'"
+        ) from None
     return result
 
 
@@ -104,7 +125,7 @@ def request_log_of(url: str, timeout: float = 5.0) -> str:
 
     try:
         where = _get(url, "/metadata", timeout).json().get("request_log")
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, AttributeError) as exc:
         raise UsageError(f"cannot read {url}/metadata ({exc}); pass --log-dir") from None
     if not where:
         raise UsageError("the service keeps no request log: start it with --log-requests, or pass --log-dir")
@@ -117,7 +138,7 @@ def live_status(url: str = DEFAULT_URL, timeout: float = 5.0) -> dict[str, Any]:
 
     try:
         response = _get(url, "/rollout", timeout)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise UsageError(f"cannot reach the service at {url} ({exc}); start it with 'modelmill serve "
                          "--challenger models:/NAME@challenger' or pass --url") from None  # fmt: skip
     if response.status_code != 200:
@@ -162,6 +183,7 @@ def quality_by_model(log_dir: str, actuals: str, truth: Any) -> list[dict[str, A
     log = read_batch(log_dir, shadow=True)
     if "role" not in log.columns:
         raise UsageError(f"{log_dir} is a request log without roles (written before rollouts existed)")
+    log = log.assign(role=log["role"].fillna("champion"))  # parts written before rollouts
     known = read_actuals(actuals, truth)
     key = known.attrs.get("key")
     if key is None or key not in log.columns or log[key].isna().all():

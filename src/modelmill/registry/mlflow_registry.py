@@ -291,6 +291,11 @@ class MlflowRegistry:
         """Tag one model version."""
         self.client.set_model_version_tag(name, str(version), key, value)
 
+    def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove a tag of one model version (nothing if it has none)."""
+        if key in self.get_version(name, version).tags:
+            self.client.delete_model_version_tag(name, str(version), key)
+
     # ------------------------------------------------------------------ helpers
     def _intact(self, version: RegistryVersion) -> bool:
         """Whether the registry's copy of ``version`` is still there and hashes to its digest."""

@@ -3,14 +3,16 @@
 The champion answers unless a rollout (:mod:`modelmill.serve.rollout`) routes the request's
 key to a canary challenger; a challenger that fails answers nothing (the champion does), so
 a rollout never fails a request. Every answer is timed per model (``modelmill_model_*``) and
-observed by the rollout; a shadow challenger predicts a copy after the answer, in a worker
-thread, within a bounded backlog. After an answer: the metrics, the request log (with the
-answering model's role and the routing key) and, for the champion, the live drift feed.
+observed by the rollout; the challenger predicts in its own threads within its p99 limit,
+and a shadow challenger predicts a copy after the answer, within a bounded backlog. After an
+answer: the metrics, the request log (with the answering model's role and the routing key)
+and, for the champion, the live drift feed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, NamedTuple
 
@@ -20,12 +22,11 @@ from fastapi.concurrency import run_in_threadpool
 from modelmill.serve.model_holder import LoadedModel
 from modelmill.serve.rollout import KEY_HEADER, MAX_SHADOW_BACKLOG, Rollout
 
+log = logging.getLogger("modelmill.serve")
 
-async def _predict(model: LoadedModel, rows: list[Any], offload: bool = False) -> tuple[list[Any], Any]:
+async def _predict(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
     """``model.predict_full(rows)``: on the event loop with ONNX (about 2 ms), else in a thread."""
-    if model.fast and not offload:
-        return model.predict_full(rows)
-    return await run_in_threadpool(model.predict_full, rows)
+    return model.predict_full(rows) if model.fast else await run_in_threadpool(model.predict_full, rows)
 
 
 class Answer(NamedTuple):
@@ -36,27 +37,32 @@ class Answer(NamedTuple):
     seconds: float
 
 
-async def _timed(
-    app: FastAPI, role: str, model: LoadedModel, rows: list[Any], offload: bool = False
-) -> Answer | None:
+async def _timed(app: FastAPI, role: str, model: LoadedModel, rows: list[Any]) -> Answer | None:
     """``model``'s answer, timed and observed per model; a failure is observed and re-raised for
     the champion, turned into ``None`` for the challenger (the champion answers instead)."""
     rollout: Rollout | None = app.state.rollout
     version, started = model.target.version, time.perf_counter()
     try:
-        values, proba = await _predict(model, rows, offload)
+        if role == "champion" or rollout is None:
+            values, proba = await _predict(model, rows)
+        else:  # its own threads, its p99 limit at most: a hung challenger costs that, no more
+            work = asyncio.get_running_loop().run_in_executor(rollout.executor, model.predict_full, rows)
+            try:
+                values, proba = await asyncio.wait_for(work, rollout.timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no answer within max_p99_ms ({rollout.max_p99_ms:g} ms)") from None
     except Exception as exc:
         seconds = time.perf_counter() - started
         app.state.metrics.observe_model(role, version, seconds, None)
         if rollout is not None:
-            rollout.failed(role, seconds, exc)
+            rollout.failed(role, model, seconds, exc)
         if role == "champion":
             raise
         return None
     seconds = time.perf_counter() - started
     app.state.metrics.observe_model(role, version, seconds, values, proba)
     if rollout is not None:
-        rollout.observe(role, seconds, values, proba)
+        rollout.observe(role, model, seconds, values, proba)
     return Answer(values, proba, seconds)
 
 
@@ -95,10 +101,13 @@ def _shadow(
         return
 
     async def mirror() -> None:
-        found = await _timed(app, "challenger", challenger, rows, offload=True)
+        found = await _timed(app, "challenger", challenger, rows)
         if found is None:
             return
-        rollout.compare(answered, found.values, labels=found.proba is not None)
+        try:
+            rollout.compare(challenger, answered, found.values, labels=found.proba is not None)
+        except (TypeError, ValueError) as exc:  # answers that do not compare: figures only
+            log.warning("shadow %s: answers not comparable: %s", challenger.target.key, exc)
         if app.state.request_log is not None:
             app.state.request_log.append(challenger, rows, found.values, endpoint, found.proba, role="shadow",
                                          key=key, seconds=found.seconds)  # fmt: skip

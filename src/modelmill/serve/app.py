@@ -109,6 +109,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in [*tasks, *app.state.shadow_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if app.state.rollout is not None:
+            app.state.rollout.close()
         if app.state.request_log is not None:
             await asyncio.to_thread(app.state.request_log.close)  # flush what is buffered
 

@@ -79,7 +79,7 @@ class ServiceMetrics:
         self._per_model(r)
 
     def _per_model(self, r: CollectorRegistry) -> None:
-        """Figures per answering model (``role``: champion, challenger or shadow) and the rollout's."""
+        """Figures per model (``role``: champion or challenger, canary or shadow) and the rollout's."""
         self.model_requests = Counter(
             "modelmill_model_requests_total", "Predictions asked of each model",
             ["role", "version", "outcome"], registry=r,

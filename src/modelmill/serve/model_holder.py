@@ -148,10 +148,12 @@ class ModelHolder:
             self.fallback = None
             return "swapped"
 
-    def drop(self, block: bool = False) -> LoadedModel | None:
+    def drop(self, block: bool = False, only: LoadedModel | None = None) -> LoadedModel | None:
         """Stop serving now (the next request sees no model); ``block``: never take that version
-        again. The model dropped, or ``None`` when nothing served."""
+        again; ``only``: only if that model is the one serving. The model dropped, or ``None``."""
         with self._swap_lock:
+            if self.current is None or (only is not None and self.current is not only):
+                return None
             current, self.current = self.current, None
             if current is not None and block:
                 self.blocked.add(current.target.key)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 QUANTILES = (0.5, 0.9, 0.99)
+P99_SAMPLES = 100  # fewer requests and the p99 is the slowest one (a GC pause): not judged yet
 
 
 class RoleStats:
@@ -120,3 +121,22 @@ class Agreement:
 
 def _round(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+
+class Figures:
+    """Every model's :class:`RoleStats`, by role and version: a new challenger version starts
+    from zero, and a late answer of the previous one never counts against it."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._stats: dict[tuple[str, str], RoleStats] = {}
+        self._agreement: dict[str, Agreement] = {}
+        self._lock = threading.Lock()
+
+    def of(self, role: str, key: str) -> RoleStats:
+        with self._lock:
+            return self._stats.setdefault((role, key), RoleStats(self.window))
+
+    def agreement(self, key: str) -> Agreement:
+        with self._lock:
+            return self._agreement.setdefault(key, Agreement())
