@@ -73,7 +73,35 @@ def _as_text(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     return column.to_pandas()
 
 
+def _parsed_text(column: pa.ChunkedArray, integer: bool, reasons: _Reasons, name: str) -> pd.Series | None:
+    """Numbers of a text column (CSV) parsed by Arrow in one pass, or ``None`` when any present
+    value does not parse as a clean number (the pandas path then gives every reason).
+
+    Same result as the pandas path for the values it accepts (~10x faster): ASCII whitespace
+    is trimmed (a subset of what ``str.strip`` trims, so a cell with other blanks falls back),
+    a blank cell is missing, a ``long`` column must cast to int64 exactly (big ids keep every
+    digit; ``2.0`` falls back) and a ``double`` column must give no NaN (``"nan"`` falls back)."""
+    trimmed = pc.ascii_trim_whitespace(column)
+    missing_mask = pc.fill_null(pc.equal(trimmed, ""), True)
+    try:
+        number = pc.cast(pc.if_else(missing_mask, None, trimmed), pa.int64() if integer else pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    missing = missing_mask.to_numpy()
+    if integer:
+        reasons.add(missing, f"{name}: missing (integer column)")
+        return pd.Series(pc.fill_null(number, 0).to_numpy(), name=name)
+    values = number.to_numpy()  # NaN where missing
+    if np.isnan(values[~missing]).any():
+        return None
+    return pd.Series(values, name=name)
+
+
 def _numeric(name: str, column: pa.ChunkedArray, integer: bool, reasons: _Reasons) -> pd.Series:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        fast = _parsed_text(column, integer, reasons, name)
+        if fast is not None:
+            return fast
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         values = column.to_pandas()
         missing = values.isna().to_numpy()

@@ -16,7 +16,9 @@ ONNX has no data frames, no ``None`` and no date parsing, so the boundary is dra
   substituted, HistGradientBoosting's categorical splits are set-membership tests, and a
   ``log1p`` :class:`TransformedTargetRegressor` becomes its regressor followed by ``exp(y) - 1``.
 
-skl2onnx and onnx are the optional ``onnx`` extra: they are imported inside functions. A
+skl2onnx and onnx are the optional ``onnx`` extra: they are imported inside functions, and
+so is scikit-learn: computing feeds (batch scoring, serving) imports neither (the value
+helpers are in :mod:`modelmill.features.values`), which saves ~2 s of start-up. A
 pipeline this module cannot convert raises :class:`OnnxConversionError`; callers keep
 scikit-learn for it (see ``modelmill.registry.predictor``).
 """
@@ -36,16 +38,7 @@ import pandas as pd
 from modelmill.core.errors import ModelmillError
 from modelmill.features import onnx_classifier as classifiers
 from modelmill.features.tokens import compiled_pattern, token_ids
-from modelmill.features.transformers import (
-    AsBoolean,
-    CategoryText,
-    DaysSince,
-    EnsureColumns,
-    TextColumn,
-    boolean_values,
-    category_text,
-    parse_dates,
-)
+from modelmill.features.values import boolean_values, category_text, category_texts, parse_dates
 
 __all__ = ["OnnxConversionError", "OnnxInput", "feeds", "feeds_from_records", "graph_inputs", "to_onnx"]
 
@@ -137,7 +130,7 @@ def _text(values: pd.Series) -> np.ndarray:
 
 
 def _categories(values: pd.Series) -> np.ndarray:
-    return CategoryText().fit(values.to_frame()).transform(values.to_frame())[:, 0]
+    return category_texts(values)  # what CategoryText.transform gives, without scikit-learn
 
 
 def _days(values: pd.Series, format: str | None = None) -> np.ndarray:
@@ -237,6 +230,8 @@ def _days_of_values(values: list[Any], format: str | None = None) -> np.ndarray:
 # ----------------------------------------------------------------------------- conversion
 def graph_inputs(pipeline: Any) -> list[OnnxInput]:
     """The raw columns the fitted pipeline's ``ColumnTransformer`` reads, with their encoding."""
+    from modelmill.features.transformers import EnsureColumns
+
     columns, preprocessor = pipeline[0], pipeline[1]
     if not isinstance(columns, EnsureColumns):
         raise OnnxConversionError("the pipeline does not start with EnsureColumns (not a modelmill pipeline)")
@@ -265,6 +260,8 @@ def _first_step(transformer: Any) -> Any:
 
 def _input_of(name: str, first: Any, numeric: bool) -> OnnxInput:
     """The input of a column whose block starts with ``first`` (not a vectorizer)."""
+    from modelmill.features.transformers import AsBoolean, CategoryText, DaysSince, TextColumn
+
     if isinstance(first, DaysSince):
         return OnnxInput(name, "date", format=first.format)
     if isinstance(first, CategoryText):

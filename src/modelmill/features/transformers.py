@@ -19,6 +19,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+# re-exported: the helpers live in the scikit-learn-free module the ONNX feeds import
+from modelmill.features.values import EPOCH, boolean_values, category_text, category_texts, parse_dates
+
 __all__ = [
     "AsBoolean",
     "AsFloat32",
@@ -32,9 +35,6 @@ __all__ = [
     "category_text",
     "parse_dates",
 ]
-
-EPOCH = "1970-01-01"
-ISO = "%Y-%m-%d"
 
 
 def as_frame(X: Any) -> pd.DataFrame:
@@ -67,33 +67,6 @@ def _check_width(estimator: BaseEstimator, frame: pd.DataFrame) -> None:
         raise ValueError(
             f"{type(estimator).__name__} was fitted on {expected} column(s) but got {frame.shape[1]}"
         )
-
-
-def parse_dates(column: pd.Series, format: str | None = None) -> pd.Series:
-    """Dates as ``datetime64[ns]``; anything unparsable (or missing) becomes ``NaT``.
-
-    ISO dates (``2019-05-21``, what cleaned tables hold) are parsed in one vectorized pass;
-    the values that fail it are parsed with ``format`` (a spec's ``strptime`` format, for raw
-    rows), then with pandas' per-value ``format="mixed"`` parser (~50x slower)."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        parsed = column
-    else:
-        text = column.astype(object).where(column.notna(), None)
-        parsed = _naive(pd.to_datetime(text, errors="coerce", format=ISO))
-        for fallback in (format, "mixed"):
-            retry = parsed.isna() & text.notna()
-            if fallback in (None, ISO) or not retry.any():
-                continue
-            parsed[retry] = _naive(pd.to_datetime(text[retry], errors="coerce", format=fallback))
-    return _naive(parsed)
-
-
-def _naive(parsed: pd.Series) -> pd.Series:
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    if parsed.dtype != "datetime64[ns]":  # a date outside 1677-2262 has no nanosecond form: NaT
-        parsed = parsed.where((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
-    return parsed.astype("datetime64[ns]")
 
 
 class DaysSince(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -259,23 +232,6 @@ class AsFloat32(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=np.float32)
 
 
-def category_text(value: Any) -> str:
-    """One category value as text, the same for a CSV cell and a JSON value: ``""`` when
-    missing, ``"4"`` for ``4``, ``4.0`` (an integer column with gaps reads as floats) and ``"4"``."""
-    if isinstance(value, str):
-        return value
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return ""
-        if float(value).is_integer():
-            return str(int(value))
-    if isinstance(value, np.generic):
-        value = value.item()
-    return str(value)
-
-
 class CategoryText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Category values as text (:func:`category_text`), missing ones as ``""``.
 
@@ -298,31 +254,8 @@ class CategoryText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         _check_width(self, frame)
         out = np.empty(frame.shape, dtype=object)
         for j in range(frame.shape[1]):
-            column = frame.iloc[:, j]
-            if pd.api.types.is_string_dtype(column.dtype) and not pd.api.types.is_object_dtype(column.dtype):
-                out[:, j] = column.to_numpy(dtype=object, na_value="")
-            else:
-                out[:, j] = [category_text(v) for v in column.to_numpy(dtype=object)]
+            out[:, j] = category_texts(frame.iloc[:, j])
         return out
-
-
-def boolean_values(values: Any, true_values: Any, false_values: Any) -> np.ndarray:
-    """1.0 / 0.0 / NaN of each value: booleans, the numbers 1 and 0, and the words of
-    ``true_values``/``false_values`` (case and surrounding spaces ignored; ``true``/``false``
-    always count); anything else is missing."""
-    truthy = {str(v).strip().lower() for v in true_values} | {"true"}
-    falsy = {str(v).strip().lower() for v in false_values} | {"false"}
-    items = np.asarray(values, dtype=object).ravel()
-    out = np.full(items.shape, np.nan, dtype=np.float64)
-    for i, value in enumerate(items):
-        if isinstance(value, bool | np.bool_):
-            out[i] = float(value)
-        elif isinstance(value, int | float | np.integer | np.floating):
-            out[i] = float(value) if value in (0, 1) else np.nan
-        elif isinstance(value, str):
-            word = value.strip().lower()
-            out[i] = 1.0 if word in truthy else 0.0 if word in falsy else np.nan
-    return out
 
 
 class AsBoolean(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

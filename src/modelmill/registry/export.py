@@ -226,7 +226,7 @@ def _all_text(values: Any) -> bool:
 
 
 def _as_text(value: Any) -> str:
-    from modelmill.features.transformers import category_text
+    from modelmill.features.values import category_text
 
     return category_text(value)
 
