@@ -13,8 +13,8 @@ nyc_airbnb_2019_sample.csv``): the course forest (100 trees) and the tuned boost
 (fresh unique ids), written as CSV and Parquet in bounded memory (``--demo``: the demo
 generator's distribution instead). For every model and input format, both contenders run
 as subprocesses on the same file: ``modelmill score`` and the plain script (``pd.read_csv(
-chunksize=...)`` or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's
-``ru_maxrss`` (``os.wait4``). ``--engine ray`` also runs ``modelmill score --engine ray``
+chunksize=...)`` or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's own
+``VmHWM`` (polled; see :func:`timed`). ``--engine ray`` also runs ``modelmill score --engine ray``
 (a local Ray started by the command; its time includes starting Ray; driver RSS only).
 """
 
@@ -113,17 +113,34 @@ def train(workspace: Path, family: str, sample: Path | None, trees: int | None) 
     return open_workspace(workspace).store.path("random_forest_export:latest")
 
 
+def _hwm(pid: int) -> float:
+    """A live process's own peak resident set (``VmHWM``, MiB), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a child process."""
+    """Wall seconds and peak RSS (MiB) of a child process.
+
+    The peak is the child's ``VmHWM``, read every 20 ms while it runs: its ``ru_maxrss`` is
+    no good, Linux starts it from the parent's RSS at the (v)fork, so every child of this
+    script (which holds the input frames) seemed to peak at the script's own size."""
     began = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        sys.exit(f"error: {' '.join(cmd[:4])}... failed:\n{err.decode()[-2000:]}")
-    return time.perf_counter() - began, usage.ru_maxrss / 1024
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _hwm(proc.pid))
+            time.sleep(0.02)
+        if proc.returncode:
+            err.seek(0)
+            sys.exit(f"error: {' '.join(cmd[:4])}... failed:\n{err.read().decode()[-2000:]}")
+    return time.perf_counter() - began, peak
 
 
 def main(argv: list[str] | None = None) -> None:
