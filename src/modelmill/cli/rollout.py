@@ -22,11 +22,15 @@ UrlOption = typer.Option("http://127.0.0.1:8000", "--url", help="The running ser
 TrackingOption = typer.Option(None, "--tracking-uri", help="MLflow registry (default: the workspace's).")
 
 
-def _context(workspace: Path | None, config_dir: Path | None) -> tuple[Any, Any]:
+def _context(
+    workspace: Path | None, config_dir: Path | None, tracking_uri: str | None
+) -> tuple[Any, str, str | None, str]:
+    """``(ws, model_name, tracking_uri, experiment)`` of the project, flags winning."""
     from modelmill.api import open_workspace
 
     defaults = project(config_dir)
-    return defaults, open_workspace(workspace_of(workspace, defaults))
+    ws = open_workspace(workspace_of(workspace, defaults))
+    return ws, defaults.model_name, tracking_uri or defaults.tracking_uri, defaults.experiment_name
 
 
 @app.command("start")
@@ -42,9 +46,8 @@ def start_command(
     """Check the model loads, register it and point models:/NAME@challenger at it."""
     from modelmill.lifecycle.rollout import start
 
-    defaults, ws = _context(workspace, config_dir)
-    done = start(ws, ref, defaults.model_name, tracking_uri or defaults.tracking_uri,
-                 defaults.experiment_name, note)  # fmt: skip
+    ws, name, registry, experiment = _context(workspace, config_dir, tracking_uri)
+    done = start(ws, ref, name, registry, experiment, note)
     if as_json:
         print_json(done.to_dict())
         return
@@ -97,10 +100,9 @@ def promote_command(
     """Make the challenger prod (load check, registry and store, lineage note) and end the rollout."""
     from modelmill.lifecycle.rollout import live_status, promote_challenger
 
-    defaults, ws = _context(workspace, config_dir)
+    ws, name, registry, experiment = _context(workspace, config_dir, tracking_uri)
     live = live_status(url) if url else None
-    done = promote_challenger(ws, defaults.model_name, tracking_uri or defaults.tracking_uri,
-                              defaults.experiment_name, live=live, force=force, note=note)  # fmt: skip
+    done = promote_challenger(ws, name, registry, experiment, live=live, force=force, note=note)
     if as_json:
         print_json(done.to_dict())
         return
@@ -119,8 +121,7 @@ def stop_command(
     """End the rollout without promoting: remove models:/NAME@challenger; services drop it."""
     from modelmill.lifecycle.rollout import stop
 
-    defaults, ws = _context(workspace, config_dir)
-    found = stop(ws, defaults.model_name, tracking_uri or defaults.tracking_uri, defaults.experiment_name)
+    found = stop(*_context(workspace, config_dir, tracking_uri))
     if as_json:
         print_json(found.to_dict())
         return

@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from modelmill.core.errors import ArtifactNotFoundError, ModelmillError, UsageError
+from modelmill.core.names import parse_ref
 from modelmill.registry.mlflow_registry import (
     CHALLENGER,
     DEFAULT_EXPERIMENT,
@@ -68,7 +69,7 @@ def challenger_version(registry: MlflowRegistry, model_name: str) -> RegistryVer
 
 def stop(ws: Any, model_name: str, tracking_uri: str | None = None,
          experiment: str = DEFAULT_EXPERIMENT) -> RegistryVersion:  # fmt: skip
-    """End the rollout: delete the ``challenger`` alias (registry, then store); the services drop it."""
+    """End the rollout: delete the ``challenger`` alias (store, then registry); the services drop it."""
     registry = MlflowRegistry.for_workspace(ws, tracking_uri, experiment)
     found = challenger_version(registry, model_name)
     _remove_store_alias(ws, found)  # the store first: the registry alias is what `stop` finds again
@@ -170,7 +171,7 @@ def _remove_store_alias(ws: Any, found: RegistryVersion) -> None:
     if found.artifact is None:
         return
     with contextlib.suppress(ArtifactNotFoundError):  # set in the registry only: nothing in the store
-        ws.store.remove_alias(found.artifact.split(":")[0], CHALLENGER)
+        ws.store.remove_alias(parse_ref(found.artifact).name, CHALLENGER)
 
 
 def quality_by_model(log_dir: str, actuals: str, truth: Any) -> list[dict[str, Any]]:

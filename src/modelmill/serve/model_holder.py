@@ -118,13 +118,14 @@ class ModelHolder:
     _swap_lock: threading.Lock = field(default_factory=threading.Lock)  # swap vs drop, never held long
     _refused_keys: set[str] = field(default_factory=set)
 
-    def refresh(self, source: ModelSource, on_event: Any = None) -> str:
+    def refresh(self, source: ModelSource, on_event: Any = None, target: Target | None = None) -> str:
         """Load the version the source points to if it is new: ``unchanged``, ``swapped``,
         ``refused``, ``skipped`` (known bad version), ``missing`` (nothing to load yet) or
-        ``fallback`` (refused at start, an older version swapped in instead)."""
+        ``fallback`` (refused at start, an older version swapped in instead). ``target``: the
+        version the caller has just resolved (the registry is then not asked again)."""
         with self._lock:  # one refresh at a time; readers never take the lock
             try:
-                target = source.current()
+                target = target or source.current()
             except Exception as exc:  # registry unreachable: keep serving what we have
                 self.last_error = f"resolving {source.uri}: {exc}"
                 log.warning("%s", self.last_error)

@@ -110,7 +110,7 @@ class Rollout:
             found = {"name": target.name, "version": target.version, "reason": tagged, "at": None}
             self.rolled_back = self.rolled_back or found | {"figures": None}
             return "rolled back"
-        outcome = self.holder.refresh(self.source, self._on_model)
+        outcome = self.holder.refresh(self.source, self._on_model, target)
         if outcome == "swapped":
             self._event("started", target.key, f"{self.mode} of {self.uri}")
         return outcome
