@@ -12,8 +12,9 @@ nyc_airbnb_2019_sample.csv``): the course forest (100 trees) and the tuned boost
 (``model=hist_gradient_boosting``). The input is that sample tiled to ``--rows`` listings
 (fresh unique ids), written as CSV and Parquet in bounded memory (``--demo``: the demo
 generator's distribution instead). For every model and input format, both contenders run
-as subprocesses on the same file: ``modelmill score`` and the plain script (``pd.read_csv(
-chunksize=...)`` or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's own
+as subprocesses on the same file: ``modelmill score`` (its default ``--chunk-rows``;
+``--score-chunk-rows`` to change it) and the plain script (``pd.read_csv(chunksize=...)``,
+``--chunk-rows`` 100,000, or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's own
 ``VmHWM`` (polled; see :func:`timed`). ``--engine ray`` also runs ``modelmill score --engine ray``
 (a local Ray started by the command; its time includes starting Ray; driver RSS only).
 """
@@ -124,15 +125,16 @@ def _hwm(pid: int) -> float:
     return 0.0
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a child process.
+def timed(cmd: list[str], env: dict[str, str], printed: list[str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of a child process (its standard output appended to
+    ``printed`` when given).
 
     The peak is the child's ``VmHWM``, read every 20 ms while it runs: its ``ru_maxrss`` is
     no good, Linux starts it from the parent's RSS at the (v)fork, so every child of this
     script (which holds the input frames) seemed to peak at the script's own size."""
     began = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
         peak = 0.0
         while proc.poll() is None:
             peak = max(peak, _hwm(proc.pid))
@@ -140,13 +142,19 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
         if proc.returncode:
             err.seek(0)
             sys.exit(f"error: {' '.join(cmd[:4])}... failed:\n{err.read().decode()[-2000:]}")
+        if printed is not None:
+            out.seek(0)
+            printed.append(out.read().decode())
     return time.perf_counter() - began, peak
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--chunk-rows", type=int, default=100_000,
+                        help="The plain script's chunk size (pd.read_csv(chunksize=...)).")  # fmt: skip
+    parser.add_argument("--score-chunk-rows", type=int,
+                        help="modelmill score --chunk-rows (default: its own default).")  # fmt: skip
     parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE,
                         help="Real listings (CSV) to train on and tile as input.")  # fmt: skip
     parser.add_argument("--demo", action="store_true", help="Demo data instead of --sample.")
@@ -190,9 +198,13 @@ def main(argv: list[str] | None = None) -> None:
                 label = f"{args.trees or 100}-tree forest"
             for fmt in formats:
                 out = root / "scored.parquet"
-                score_cmd = [str(script), "score", str(inputs[fmt]), str(out), "--model", str(model),
-                             "--chunk-rows", str(args.chunk_rows), "--json"]  # fmt: skip
-                cli_s, cli_rss = timed(score_cmd, env)
+                score_cmd = [str(script), "score", str(inputs[fmt]), str(out), "--model", str(model)]
+                score_cmd.append("--json")
+                if args.score_chunk_rows:
+                    score_cmd += ["--chunk-rows", str(args.score_chunk_rows)]
+                printed: list[str] = []
+                cli_s, cli_rss = timed(score_cmd, env, printed)
+                summary = json.loads(printed[0])
                 out.unlink()
                 plain = root / "plain.parquet"
                 base_s, base_rss = timed(
@@ -208,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                     "plain_s": round(base_s, 2), "plain_rows_per_s": round(args.rows / base_s),
                     "plain_peak_rss_mb": round(base_rss),
                     "speedup": round(base_s / cli_s, 2),
+                    "runtime": summary.get("runtime"), "trees": summary.get("trees"),
                 }  # fmt: skip
                 if args.engine == "ray":
                     ray_s, ray_rss = timed(
@@ -222,9 +235,11 @@ def main(argv: list[str] | None = None) -> None:
                     f = figures
                     print(f"{label:24} {fmt:8} score {f['score_rows_per_s']:>9,} rows/s "
                           f"{f['score_peak_rss_mb']:>5} MB | plain {f['plain_rows_per_s']:>9,} rows/s "
-                          f"{f['plain_peak_rss_mb']:>5} MB | x{f['speedup']}", flush=True)  # fmt: skip
+                          f"{f['plain_peak_rss_mb']:>5} MB | x{f['speedup']} | trees: {f['trees']}",
+                          flush=True)  # fmt: skip
     if args.json:
-        print(json.dumps({"chunk_rows": args.chunk_rows, "generate_s": round(generate_s, 1),
+        print(json.dumps({"chunk_rows": args.chunk_rows, "score_chunk_rows": args.score_chunk_rows,
+                          "generate_s": round(generate_s, 1),
                           "results": results}, indent=2))  # fmt: skip
 
 

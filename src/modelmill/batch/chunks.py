@@ -8,13 +8,14 @@ thread while the second half of the current one runs; Ray actors call :func:`pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from modelmill.batch.model import ColumnSpec
+from modelmill.batch.readers import Chunk
 from modelmill.batch.validate import Checked, check_chunk
 
 
@@ -48,6 +49,15 @@ def prepare_chunk(
     checked = check_chunk(table, columns, id_col, first_row)
     inputs = estimator.prepare(checked.frame) if len(checked.frame) else None
     return PreparedChunk(table, checked, inputs, first_row)
+
+
+def slimmed(chunk: Chunk, ready: PreparedChunk) -> tuple[Chunk, PreparedChunk]:
+    """``chunk`` and ``ready`` without the parsed values and the frame, which the prediction and
+    staging no longer need (they read row counts, ids, rejects and the encoded inputs): a chunk
+    waiting in the read-ahead queue then holds its encoding only, not three copies of it."""
+    rows = ready.table.select([])  # no columns, the same num_rows
+    checked = replace(ready.checked, frame=ready.checked.frame.iloc[:0])
+    return replace(chunk, table=rows), replace(ready, table=rows, checked=checked)
 
 
 def finish_chunk(

@@ -30,18 +30,22 @@ from typing import Any, Protocol, TextIO
 
 import pyarrow as pa
 
-from modelmill.batch.chunks import PreparedChunk, finish_chunk, prepare_chunk
+from modelmill.batch.chunks import PreparedChunk, finish_chunk, prepare_chunk, slimmed
 from modelmill.batch.model import INTEGER_TYPES, LoadedModel, load_estimator, locate_model
 from modelmill.batch.prefetch import prefetched
 from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, open_source, total_rows
 from modelmill.batch.validate import malformed_rejects, with_lines
 from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
+from modelmill.core.machine import release_free_memory
 from modelmill.registry.predictor import RUNTIMES
 from modelmill.store.workspace import Workspace
 
 ROW = "row"  # the output's first column when the input has no id column
-DEFAULT_CHUNK_ROWS = 100_000
+# Rows per chunk. Up to three chunks are in memory at once (one read ahead, one being encoded,
+# one predicted): at 25,000 rows the course forest's job peaks below the plain pandas script
+# at 100,000 (395 vs 434 MB on CSV), for ~10% fewer rows/s than at 100,000 (benchmarks/bench_score.py).
+DEFAULT_CHUNK_ROWS = 25_000
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
 ENGINES = ("local", "ray")
@@ -64,6 +68,8 @@ class ScoreSummary:
     resumed_from_row: int  # input records (rows and malformed lines) an interrupted run had done
     rows_malformed: int = 0  # malformed CSV lines (among rows_in and rows_rejected)
     engine: str = "local"
+    runtime: str | None = None  # onnx or sklearn (None: the model ran on Ray actors)
+    trees: str | None = None  # who walked an ONNX graph's trees: compiled, or onnxruntime and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -250,12 +256,14 @@ def _local_runner(job: Job, state: Progress, stage: Callable[[Chunk, pa.Table, p
     """Chunks are read, validated and encoded one ahead in a thread while the current one is
     predicted and staged here (:mod:`modelmill.batch.prefetch`); staging stays in order."""
     estimator = load_estimator(job.model, job.runtime)
+    release_free_memory()  # what loading parsed and dropped (the ONNX graph's protobuf)
 
     def prepared() -> Iterator[tuple[Chunk, PreparedChunk]]:
         first = state.rows_parsed
         for chunk in job.chunks(state):
-            yield chunk, prepare_chunk(chunk.table, estimator, job.model.columns, job.id_col, first)
+            ready = prepare_chunk(chunk.table, estimator, job.model.columns, job.id_col, first)
             first += chunk.table.num_rows
+            yield slimmed(chunk, ready)
 
     for chunk, ready in prefetched(prepared()):
         out, rejects, _ = finish_chunk(ready, estimator, job.schema)
@@ -324,6 +332,7 @@ def _run(job: Job, runner: Runner, resume: bool, progress: Reporter | None, note
         if chunk.malformed:
             rejects = pa.concat_tables([rejects, job.malformed_rejects(chunk)])
         staging.add_chunk(state, out, rejects, chunk.rows_in, len(chunk.malformed))
+        release_free_memory()  # each chunk's frames are freed by now: keep the peak at ~2 chunks
         reporter.advance(state.rows_in, state.rows_rejected)
         if throttle:
             time.sleep(throttle)
@@ -343,4 +352,6 @@ def _run(job: Job, runner: Runner, resume: bool, progress: Reporter | None, note
         chunks=state.chunks, seconds=round(seconds, 3),
         rows_per_s=round(done_now / seconds, 1) if seconds > 0 else 0.0, resumed_from_row=resumed_from,
         rows_malformed=state.malformed, engine=engine,
+        runtime=getattr(job.model.estimator, "runtime", None),
+        trees=getattr(job.model.estimator, "trees", None),
     )  # fmt: skip

@@ -27,7 +27,9 @@ def score_command(
         help="models:/NAME@ALIAS from the registry, NAME[:vN|:ALIAS] from the store, or a model directory "
         "(default: the project's models:/<main.model_name>@prod).",
     ),
-    chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows per chunk (bounds memory)."),
+    chunk_rows: int = typer.Option(
+        25_000, "--chunk-rows", min=1, help="Rows per chunk (up to three are in memory at once)."
+    ),
     id_col: str = typer.Option(
         None,
         "--id-col",
@@ -51,16 +53,22 @@ def score_command(
     runtime: str = typer.Option(
         "auto",
         "--runtime",
-        help="auto: onnxruntime when the model carries an ONNX graph that passed parity, else "
-        "scikit-learn; onnx: refuse models without one; sklearn: never ONNX.",
+        help="auto: onnxruntime when the model carries an ONNX graph that passed parity (its trees "
+        "walked by modelmill's compiled kernel when it can; MODELMILL_TREE_KERNEL=off keeps "
+        "onnxruntime's), else scikit-learn; onnx: refuse models without one; sklearn: never ONNX.",
     ),
     workspace: Path = WorkspaceOption,
     config_dir: Path = ConfigDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Score INPUT with a model into OUTPUT; invalid rows go to the rejects file, never stop the job."""
+    import pyarrow as pa
+
     from modelmill.batch.scorer import PlainProgress, default_progress, score
 
+    # This process is ours: Arrow's default pool (mimalloc) keeps the pages it freed, the system
+    # allocator gives them back at the scorer's trim after each chunk (70 MB less peak on CSV).
+    pa.set_memory_pool(pa.system_memory_pool())
     defaults = project(config_dir)
     summary = score(
         input_url,
@@ -87,6 +95,9 @@ def score_command(
         f"in {summary.seconds:.1f}s "
         f"({summary.rows_per_s:,.0f} rows/s) -> {summary.output}"
     )
+    if summary.runtime:
+        trees = f", trees: {summary.trees}" if summary.trees else ""
+        typer.echo(f"runtime: {summary.runtime}{trees}")
     if summary.rows_rejected:
         malformed = f", {summary.rows_malformed} malformed CSV lines" if summary.rows_malformed else ""
         typer.echo(f"rejected {summary.rows_rejected} rows{malformed} -> {summary.rejects}")

@@ -113,6 +113,7 @@ class OnnxPredictor:
     runtime: str = field(default="onnx", init=False)
     classes: list[Any] | None = None  # from the report: a classifier's, in the model's order
     threshold: float | None = None  # binary: on P(classes[1]); None for multiclass
+    trees: str = "onnxruntime"  # who walks the trees: "compiled", or onnxruntime and why
     _labels: np.ndarray | None = field(default=None, init=False, repr=False)  # classes as an array
 
     def __post_init__(self) -> None:
@@ -221,12 +222,23 @@ def load_onnx(model_dir: Path, threads: int | None = None) -> OnnxPredictor:
 
     report = read_report(model_dir) or {}
     inputs = [OnnxInput.from_dict(item) for item in report["inputs"]]
-    graph = session(model_dir / ONNX_DIR / MODEL_FILE, threads)
+    graph, trees = _graph(model_dir / ONNX_DIR / MODEL_FILE, threads)
     if report.get("task") != "classification":
-        return OnnxPredictor(graph, inputs, report["parity"])
+        return OnnxPredictor(graph, inputs, report["parity"], trees=trees)
     threshold = report.get("threshold")
     return OnnxPredictor(graph, inputs, report["parity"], classes=list(report["classes"]),
-                         threshold=None if threshold is None else float(threshold))  # fmt: skip
+                         threshold=None if threshold is None else float(threshold), trees=trees)  # fmt: skip
+
+
+def _graph(path: Path, threads: int | None) -> tuple[Any, str]:
+    """The graph with its trees compiled (:mod:`modelmill.registry.compiled_graph`), else the
+    whole graph in onnxruntime; and which one, with the reason."""
+    from modelmill.registry.compiled_graph import GraphNotCompiled, compile_graph
+
+    try:
+        return compile_graph(path, threads), "compiled"
+    except GraphNotCompiled as exc:
+        return session(path, threads), f"onnxruntime ({exc})"
 
 
 def load_sklearn_predictor(model_dir: Path, reason: str | None = None) -> SklearnPredictor:

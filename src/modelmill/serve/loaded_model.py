@@ -122,6 +122,7 @@ class LoadedModel:
             "load_seconds": round(self.load_seconds, 3),
             "runtime": self.predictor.runtime,
             "runtime_reason": self.predictor.reason,
+            "trees": getattr(self.predictor, "trees", None),  # compiled, or onnxruntime and why
             "onnx_parity": getattr(self.predictor, "parity", None),
             "onnx_failures": self.onnx_failures,
             "signature": self.signature,

@@ -8,12 +8,12 @@ reports progress and builds the table from them. Both call the same importable
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
 from modelmill.core.errors import ConfigError
+from modelmill.core.machine import cores
 from modelmill.sweep.trial import run_trial
 
 
@@ -27,10 +27,7 @@ class Launcher(Protocol):
 
 def default_jobs() -> int:
     """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return cores()
 
 
 class LocalLauncher:

@@ -27,19 +27,11 @@ from importlib import metadata
 from pathlib import Path
 
 from modelmill.core.errors import WorkspaceReadOnlyError
+from modelmill.core.machine import cache_dir
 
 logger = logging.getLogger(__name__)
 
 _VERSIONED = ("mlflow", "sqlalchemy", "alembic")
-
-
-def cache_dir() -> Path:
-    """Where modelmill keeps machine-wide caches."""
-    explicit = os.environ.get("MODELMILL_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "modelmill"
 
 
 def local_sqlite_path(uri: str) -> Path | None:

@@ -1,0 +1,112 @@
+"""The cut of a model's ONNX graph, kept in the machine cache so a second load is cheap.
+
+Cutting the course forest's graph (:func:`~modelmill.registry.compiled_graph.split_graph`)
+imports the ``onnx`` package (1 s) and lays out 230,000 nodes (0.5 s): a third of a small
+scoring job. The result depends only on the graph's bytes and on the code that cut it, so it
+is kept under ``<cache>/graphs/<key>/`` (``before.onnx``, ``after.onnx``, ``trees.npz``,
+``split.json``), ``key`` the SHA-256 of both. A folder is written beside its final name and
+renamed into place, so a reader sees a whole entry or none; an entry that does not read back,
+or whose files do not match the SHA-256 sums in ``split.json`` (truncated, edited), is cut
+again. A graph the kernel does not evaluate is remembered too, with its reason. The cache is
+an optimisation: when it cannot be written, the cut is just not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelmill.core.machine import cache_dir
+
+_CODE = ("compiled_graph.py", "tree_layout.py", "tree_kernel.py")  # the code a cut depends on
+_ARRAYS = ("nodes", "values", "roots", "depths", "used")
+
+
+def _key(blob: bytes) -> str:
+    digest = hashlib.sha256(blob)
+    for name in _CODE:
+        digest.update((Path(__file__).with_name(name)).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_split(path: Path, split: Callable[[bytes], Any]) -> Any:
+    """``split(bytes of path)`` (a ``GraphSplit``, or its ``GraphNotCompiled``), from the cache
+    when this graph was cut before by this code."""
+    from modelmill.registry.compiled_graph import GraphNotCompiled
+
+    blob = Path(path).read_bytes()
+    entry = cache_dir() / "graphs" / _key(blob)
+    found = _read(entry)
+    if found is not None:
+        return found
+    try:
+        result = split(blob)
+    except GraphNotCompiled as exc:
+        _write(entry, {"refused": str(exc)})
+        raise
+    _write(entry, _facts(result), result)
+    return result
+
+
+def _facts(split: Any) -> dict[str, Any]:
+    scalars = {k: v for k, v in split.trees.items() if k not in _ARRAYS}
+    return {"trees_in": split.trees_in, "trees_out": split.trees_out, "passed": split.passed,
+            "outputs": split.outputs, "trees": scalars}  # fmt: skip
+
+
+def _read(entry: Path) -> Any:
+    """The entry's split (or its refusal, raised), ``None`` when absent or unreadable."""
+    from modelmill.registry.compiled_graph import GraphNotCompiled, GraphSplit
+
+    try:
+        facts = json.loads((entry / "split.json").read_text())
+        if "refused" in facts:
+            raise GraphNotCompiled(str(facts["refused"]))
+        for name, digest in facts["sha256"].items():  # verified: a damaged entry is cut again
+            if hashlib.sha256((entry / name).read_bytes()).hexdigest() != digest:
+                return None
+        with np.load(entry / "trees.npz", allow_pickle=False) as arrays:
+            trees = {**facts["trees"], **{name: arrays[name] for name in _ARRAYS}}
+        after = entry / "after.onnx"
+        return GraphSplit(
+            before=(entry / "before.onnx").read_bytes(), after=after.read_bytes() if after.exists() else None,
+            trees=trees, trees_in=facts["trees_in"], trees_out=facts["trees_out"],
+            passed=list(facts["passed"]), outputs=list(facts["outputs"]),
+        )  # fmt: skip
+    except GraphNotCompiled:
+        raise
+    except (OSError, ValueError, KeyError, TypeError):  # absent, truncated or not ours: cut again
+        return None
+
+
+def _write(entry: Path, facts: dict[str, Any], split: Any = None) -> None:
+    """Write ``entry`` whole or not at all (never raises: the cache is an optimisation)."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    except OSError:
+        return
+    try:
+        if split is not None:
+            (temporary / "before.onnx").write_bytes(split.before)
+            if split.after is not None:
+                (temporary / "after.onnx").write_bytes(split.after)
+            np.savez(temporary / "trees.npz", **{name: split.trees[name] for name in _ARRAYS})
+        files = sorted(p.name for p in temporary.iterdir())
+        digests = {name: hashlib.sha256((temporary / name).read_bytes()).hexdigest() for name in files}
+        (temporary / "split.json").write_text(json.dumps({**facts, "sha256": digests}))
+        if entry.exists():  # another process cut it meanwhile: the same bytes
+            shutil.rmtree(entry, ignore_errors=True)
+        os.replace(temporary, entry)
+    except OSError:
+        pass
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -1,0 +1,240 @@
+"""The compiled tree evaluator: the same values as onnxruntime on the same graph, and a clear
+fallback (with the reason) wherever it cannot run."""
+
+from __future__ import annotations
+
+import re
+import stat
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("skl2onnx")
+pytest.importorskip("onnxruntime")
+
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    RandomForestRegressor,
+)
+
+from modelmill.registry import tree_kernel
+from modelmill.registry.compiled_graph import GraphNotCompiled, compile_graph
+from modelmill.registry.onnx_export import session
+from tests.data_tables import PROJECT_TABLES, fair
+
+
+def _table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Numeric features (float32, NaN kept) and the target of a table shipped inside a package."""
+    load, target = {**PROJECT_TABLES, "fair": (fair, "affairs")}[name]
+    frame = load().dropna(subset=[target])
+    numbers = frame.drop(columns=[target]).select_dtypes("number")
+    return numbers.to_numpy(np.float32), frame[target].to_numpy(np.float64)
+
+
+def _export(estimator: object, X: np.ndarray, folder: Path) -> Path:
+    from skl2onnx import to_onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = to_onnx(estimator, X[:1])
+    path = folder / "model.onnx"
+    path.write_bytes(graph.SerializeToString())
+    return path
+
+
+def _both(path: Path, X: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    reference = session(path)
+    name = reference.get_inputs()[0].name
+    expected = reference.run(None, {name: X})[0].ravel()
+    got = compile_graph(path, threads).run(None, {name: X})[0].ravel()
+    return got, expected
+
+
+@pytest.mark.parametrize("table", ["diabetes", "cars", "fair", "grunfeld"])
+def test_a_forest_gives_onnxruntimes_values_on_real_tables(table: str, tmp_path: Path) -> None:
+    X, y = _table(table)
+    train = ~np.isnan(X).any(axis=1)  # fitted on complete rows, asked about every row
+    forest = RandomForestRegressor(25, max_depth=10, random_state=0).fit(X[train], y[train])
+    got, expected = _both(_export(forest, X[train], tmp_path), X)
+    assert got.dtype == np.float32 and len(got) == len(X)
+    # onnxruntime sums float32 leaves, the kernel float64 then rounds: at most an ulp or two apart
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(got[train], forest.predict(X[train]), rtol=1e-5)
+
+
+def test_missing_values_take_the_branch_onnxruntime_takes(tmp_path: Path) -> None:
+    X, y = _table("cars")  # Horsepower has missing values
+    assert np.isnan(X).any()
+    forest = ExtraTreesRegressor(15, max_depth=9, random_state=1).fit(np.nan_to_num(X, nan=-1), y)
+    got, expected = _both(_export(forest, X, tmp_path), X)
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
+
+
+def test_boosting_with_a_base_value_and_rows_split_over_threads(tmp_path: Path) -> None:
+    X, y = _table("fair")
+    rows = np.resize(np.arange(len(X)), 3 * tree_kernel.MIN_SPLIT_ROWS)  # large enough to split
+    boosting = GradientBoostingRegressor(n_estimators=40, max_depth=3, random_state=0).fit(X, y)
+    path = _export(boosting, X, tmp_path)
+    got, expected = _both(path, X[rows], threads=2)
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-5)
+    one, _ = _both(path, X[rows], threads=1)
+    assert np.array_equal(one, got)  # a row's sum does not depend on which thread walked it
+
+
+def test_lopsided_trees_stay_in_onnxruntime_and_say_why(tmp_path: Path) -> None:
+    """Boosting grown leaf-wise (a few long branches, most leaves shallow), as the pipeline exports it."""
+    from modelmill.registry.onnx_export import export_onnx
+    from modelmill.registry.predictor import load_predictor
+    from tests.unit.test_onnx import fitted
+
+    pipeline, held_out = fitted("hist_gradient_boosting", "log1p")
+    assert export_onnx(pipeline, held_out, tmp_path)["status"] == "ok"
+    predictor = load_predictor(tmp_path)
+    assert re.fullmatch(r"onnxruntime \(lopsided trees: a full-depth walk is \d\.\d\dx the mean leaf "
+                        r"depth, over the kernel's 1\.4x\)", predictor.trees)  # fmt: skip
+    np.testing.assert_allclose(predictor.predict(held_out), pipeline.predict(held_out), rtol=1e-4)
+
+
+def test_the_trees_refuse_an_input_narrower_than_their_splits(tmp_path: Path) -> None:
+    X, y = _table("diabetes")
+    forest = RandomForestRegressor(5, max_depth=4, random_state=0).fit(X, y)
+    graph = compile_graph(_export(forest, X, tmp_path))
+    with pytest.raises(ValueError, match="the trees read"):
+        graph.trees.predict(X[:, :1])
+
+
+@pytest.fixture
+def fresh_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An empty kernel cache and no kernel loaded in this process (restored afterwards)."""
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(tmp_path / "cache"))
+    tree_kernel._load.cache_clear()
+    yield tmp_path / "cache"
+    tree_kernel._load.cache_clear()
+
+
+def _forest_file(folder: Path) -> tuple[Path, np.ndarray]:
+    X, y = _table("diabetes")
+    forest = RandomForestRegressor(5, max_depth=4, random_state=0).fit(X, y)
+    return _export(forest, X, folder), X
+
+
+def test_the_kernel_is_built_once_into_the_cache(fresh_kernel: Path, tmp_path: Path) -> None:
+    path, _ = _forest_file(tmp_path)
+    compile_graph(path)
+    built = list(fresh_kernel.glob("tree_kernel-*.so"))
+    assert len(built) == 1 and not list(fresh_kernel.glob("*.tmp"))
+    stamp = built[0].stat().st_mtime_ns
+    tree_kernel._load.cache_clear()
+    compile_graph(path)
+    assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_without_a_compiler_the_graph_stays_whole(
+    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = _forest_file(tmp_path)
+    monkeypatch.setenv("CC", "no-such-compiler-here")
+    with pytest.raises(GraphNotCompiled, match=r"no C compiler \('no-such-compiler-here' is not on PATH"):
+        compile_graph(path)
+
+
+def test_a_failing_compiler_leaves_no_half_written_library(
+    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = _forest_file(tmp_path)
+    broken = tmp_path / "cc"
+    broken.write_text("#!/bin/sh\nfor a; do case $a in --version) echo broken 1; exit 0;; esac; done\n"
+                      "echo 'error: out of disk' >&2; exit 1\n")  # fmt: skip
+    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CC", str(broken))
+    with pytest.raises(
+        GraphNotCompiled, match=r"the C compiler failed on _tree_kernel\.c: error: out of disk"
+    ):
+        compile_graph(path)
+    assert not fresh_kernel.exists() or not list(fresh_kernel.iterdir())
+
+
+def test_an_unwritable_cache_builds_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, X = _forest_file(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even as root
+    tree_kernel._load.cache_clear()
+    try:
+        graph = compile_graph(path)
+        assert Path(tree_kernel._load().__dict__["_name"]).parent.name.startswith("modelmill-")
+        name = session(path).get_inputs()[0].name
+        assert graph.run(None, {name: X})[0].shape == (len(X), 1)
+    finally:
+        tree_kernel._load.cache_clear()
+
+
+def test_the_switch_keeps_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _forest_file(tmp_path)
+    monkeypatch.setenv("MODELMILL_TREE_KERNEL", "off")
+    with pytest.raises(GraphNotCompiled, match="MODELMILL_TREE_KERNEL=off"):
+        compile_graph(path)
+
+
+def test_a_modelmill_pipeline_with_a_log_target_is_compiled_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoding in onnxruntime, trees in the kernel, exp(y) - 1 in onnxruntime again."""
+    from modelmill.registry.onnx_export import export_onnx
+    from modelmill.registry.predictor import load_predictor
+    from tests.unit.test_onnx import awkward, fitted
+
+    pipeline, held_out = fitted("random_forest", "log1p")
+    assert export_onnx(pipeline, held_out, tmp_path)["status"] == "ok"
+    frame = pd.concat([held_out, awkward(held_out)], ignore_index=True)
+    compiled = load_predictor(tmp_path)
+    assert compiled.trees == "compiled"
+    monkeypatch.setenv("MODELMILL_TREE_KERNEL", "off")
+    whole = load_predictor(tmp_path)
+    assert whole.trees.startswith("onnxruntime (MODELMILL_TREE_KERNEL=off")
+    np.testing.assert_allclose(compiled.predict(frame), whole.predict(frame), rtol=5e-6)
+    np.testing.assert_allclose(compiled.predict(frame), pipeline.predict(frame), rtol=1e-4)
+    records = frame.head(5).to_dict("records")
+    np.testing.assert_allclose(compiled.predict_records(records), whole.predict_records(records), rtol=5e-6)
+
+
+def test_a_graph_is_cut_once_then_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelmill.registry import compiled_graph, graph_cache
+
+    path, X = _forest_file(tmp_path)
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(tmp_path / "cache"))
+    first = compile_graph(path).run(None, {"X": X})[0]
+    cuts: list[int] = []
+    real = compiled_graph.split_graph
+    monkeypatch.setattr(compiled_graph, "split_graph", lambda blob: cuts.append(1) or real(blob))
+    assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == []
+    [entry] = (tmp_path / "cache" / "graphs").iterdir()
+    (entry / "trees.npz").write_bytes((entry / "trees.npz").read_bytes()[:-100])  # damaged
+    assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == [1]
+    assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == [1]  # mended
+    assert graph_cache._read(entry) is not None
+
+
+def test_a_refusal_is_remembered_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelmill.registry import compiled_graph
+
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(tmp_path / "cache"))
+    X, y = _table("diabetes")
+    path = _export(RandomForestRegressor(3, max_depth=3, random_state=0).fit(X, y), X, tmp_path)
+    reason = "the graph's tree nodes are TreeEnsembleClassifier (one TreeEnsembleRegressor is compiled)"
+    monkeypatch.setattr(compiled_graph, "split_graph", lambda blob: (_ for _ in ()).throw(
+        GraphNotCompiled(reason)))  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(GraphNotCompiled, match=re.escape(reason)):
+            compile_graph(path)
+    monkeypatch.setattr(compiled_graph, "split_graph", lambda blob: pytest.fail("cut again"))
+    with pytest.raises(GraphNotCompiled, match=re.escape(reason)):
+        compile_graph(path)
