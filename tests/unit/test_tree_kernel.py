@@ -99,6 +99,13 @@ def test_lopsided_trees_stay_in_onnxruntime_and_say_why(tmp_path: Path) -> None:
     np.testing.assert_allclose(predictor.predict(held_out), pipeline.predict(held_out), rtol=1e-4)
 
 
+def test_trees_without_a_split_give_their_leaf(tmp_path: Path) -> None:
+    X, _ = _table("grunfeld")
+    constant = RandomForestRegressor(4, random_state=0).fit(X, np.full(len(X), 7.25))  # one leaf each
+    got, expected = _both(_export(constant, X, tmp_path), X)
+    assert np.array_equal(got, expected) and np.all(got == np.float32(7.25))
+
+
 def test_the_trees_refuse_an_input_narrower_than_their_splits(tmp_path: Path) -> None:
     X, y = _table("diabetes")
     forest = RandomForestRegressor(5, max_depth=4, random_state=0).fit(X, y)

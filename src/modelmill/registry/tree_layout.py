@@ -153,8 +153,9 @@ def tree_arrays(node: Any, max_lopsided: float = MAX_LOPSIDED) -> dict[str, Any]
     features = np.asarray(found["nodes_featureids"], dtype=np.int64)
     if branch.any() and features[branch].min() < 0:
         raise UnsupportedTrees("a split on a negative feature index")
-    columns = int(features[branch].max(initial=-1)) + 1
-    used = np.unique(features[branch])  # wide inputs (400 TF-IDF terms) are read narrowed to these
+    columns = int(features[branch].max(initial=0)) + 1
+    # wide inputs (400 TF-IDF terms) are read narrowed to these; a leaf reads column 0, unused
+    used = np.unique(features[branch]) if branch.any() else np.zeros(1, dtype=np.int64)
     features = np.searchsorted(used, features)
     order, depth = _breadth_first(trees, branch, true, false)
     new = np.empty(len(order), dtype=np.int64)
