@@ -165,21 +165,42 @@ def test_a_failing_compiler_leaves_no_half_written_library(
     assert not fresh_kernel.exists() or not list(fresh_kernel.iterdir())
 
 
-def test_an_unwritable_cache_builds_in_the_temporary_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_unwritable_cache_builds_in_a_private_temporary_folder(
+    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import tempfile
+
     path, X = _forest_file(tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("MODELMILL_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even as root
-    tree_kernel._load.cache_clear()
-    try:
-        graph = compile_graph(path)
-        assert Path(tree_kernel._load().__dict__["_name"]).parent.name.startswith("modelmill-")
-        name = session(path).get_inputs()[0].name
-        assert graph.run(None, {name: X})[0].shape == (len(X), 1)
-    finally:
-        tree_kernel._load.cache_clear()
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    graph = compile_graph(path)
+    folder = Path(tree_kernel._load().__dict__["_name"]).parent
+    assert folder.parent == tmp_path / "tmp" and folder.stat().st_mode & 0o777 == 0o700
+    name = session(path).get_inputs()[0].name
+    assert graph.run(None, {name: X})[0].shape == (len(X), 1)
+
+
+def test_a_temporary_folder_others_may_write_to_is_not_trusted(
+    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import tempfile
+
+    path, _ = _forest_file(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(blocker / "cache"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    shared = tmp_path / "tmp" / f"modelmill-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)  # anybody could have put a library there
+    with pytest.raises(GraphNotCompiled, match="nor to a private temporary folder"):
+        compile_graph(path)
+    assert list(shared.iterdir()) == []
 
 
 def test_the_switch_keeps_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,3 +266,64 @@ def test_a_refusal_is_remembered_with_its_reason(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(compiled_graph, "split_graph", lambda blob: pytest.fail("cut again"))
     with pytest.raises(GraphNotCompiled, match=re.escape(reason)):
         compile_graph(path)
+
+
+def _hand_made(folder: Path, tracks_true: list[int]) -> Path:
+    """One tree: x0 <= 0.5 ? (x1 <= 2.5 ? 1.0 : 2.0) : 3.0, missing values routed by ``tracks_true``."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
+        nodes_treeids=[0] * 5, nodes_nodeids=[0, 1, 2, 3, 4], nodes_featureids=[0, 1, 0, 0, 0],
+        nodes_values=[0.5, 2.5, 0.0, 0.0, 0.0],
+        nodes_modes=["BRANCH_LEQ", "BRANCH_LEQ", "LEAF", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 2, 0, 0, 0], nodes_falsenodeids=[4, 3, 0, 0, 0],
+        nodes_missing_value_tracks_true=[*tracks_true, 0, 0, 0],
+        target_treeids=[0, 0, 0], target_nodeids=[2, 3, 4], target_ids=[0, 0, 0],
+        target_weights=[1.0, 2.0, 3.0], base_values=[0.25],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node], "hand", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    path = folder / f"hand{tracks_true}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("tracks_true", [[0, 0], [1, 0], [0, 1], [1, 1]])
+def test_each_missing_value_rule_and_the_base_value(tmp_path: Path, tracks_true: list[int]) -> None:
+    nan = np.float32("nan")
+    X = np.array([[0.5, 2.5], [0.6, 0], [0.4, 2.6], [nan, 1], [nan, nan], [0.1, nan], [nan, 9]], np.float32)
+    got, expected = _both(_hand_made(tmp_path, tracks_true), X)
+    assert np.array_equal(got, expected)
+    assert got[0] == np.float32(1.25) and got[1] == np.float32(3.25) and got[2] == np.float32(2.25)
+
+
+def test_double_thresholds_are_rounded_down_to_the_same_decisions() -> None:
+    from modelmill.registry.tree_layout import _thresholds
+
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=2000) * 10.0 ** rng.integers(-3, 4, size=2000)
+    narrow = _thresholds({"nodes_values_as_tensor": wide})
+    assert narrow.dtype == np.float32
+    # the float32 values either side of each threshold fall on the same side of both
+    for x in (narrow, np.nextafter(narrow, np.float32(np.inf)), np.nextafter(narrow, np.float32(-np.inf))):
+        assert np.array_equal(x.astype(np.float64) <= wide, x <= narrow)
+
+
+def test_a_part_that_fails_hands_over_to_the_whole_graph(tmp_path: Path) -> None:
+    path, X = _forest_file(tmp_path)
+    graph = compile_graph(path)
+    expected = session(path).run(None, {"X": X})[0]
+
+    class Broken:
+        def get_outputs(self) -> list[object]:
+            raise RuntimeError("a type the cut got wrong")
+
+    graph.before = Broken()
+    np.testing.assert_array_equal(graph.run(None, {"X": X})[0], expected)
+    np.testing.assert_array_equal(graph.run(None, {"X": X})[0], expected)  # and stays with it

@@ -56,7 +56,7 @@ def slimmed(chunk: Chunk, ready: PreparedChunk) -> tuple[Chunk, PreparedChunk]:
     staging no longer need (they read row counts, ids, rejects and the encoded inputs): a chunk
     waiting in the read-ahead queue then holds its encoding only, not three copies of it."""
     rows = ready.table.select([])  # no columns, the same num_rows
-    checked = replace(ready.checked, frame=ready.checked.frame.iloc[:0])
+    checked = replace(ready.checked, frame=ready.checked.frame.iloc[:0].copy())  # not a view
     return replace(chunk, table=rows), replace(ready, table=rows, checked=checked)
 
 

@@ -16,7 +16,8 @@ reason; the caller then keeps the whole graph in onnxruntime.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,12 @@ TREE_OP = "TreeEnsembleRegressor"
 
 
 class GraphNotCompiled(RuntimeError):
-    """Why the graph's trees stay in onnxruntime."""
+    """Why the graph's trees stay in onnxruntime. ``lasting``: a property of the graph (cached
+    with it), not of this machine or this moment."""
+
+    def __init__(self, reason: str, lasting: bool = True) -> None:
+        super().__init__(reason)
+        self.lasting = lasting
 
 
 @dataclass
@@ -45,9 +51,24 @@ class CompiledGraph:
     passed: list[str]  # outputs of ``before`` that ``after`` also reads
     after: Any | None
     outputs: list[str]  # the graph's outputs, in order
+    whole: Callable[[], Any] | None = None  # the uncut graph's session, made if a part ever fails
+    _fallback: Any = field(default=None, init=False, repr=False)
 
     def run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The graph's outputs ``names`` (all when ``None``) for ``feeds``, as onnxruntime's ``run``."""
+        """The graph's outputs ``names`` (all when ``None``) for ``feeds``, as onnxruntime's ``run``.
+        Should a part fail where the uncut graph would not (a type the cut got wrong), the
+        uncut graph answers this call and every later one: a job never stops for the cut."""
+        if self._fallback is not None:
+            return list(self._fallback.run(names, feeds))
+        try:
+            return self._run(names, feeds)
+        except Exception:
+            if self.whole is None:
+                raise
+            self._fallback = self.whole()
+            return list(self._fallback.run(names, feeds))
+
+    def _run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         early = dict(zip([o.name for o in self.before.get_outputs()], self.before.run(None, feeds),
                          strict=True))  # fmt: skip
         values = self.trees.predict(early[self.trees_in]).astype(np.float32).reshape(-1, 1)
@@ -157,8 +178,8 @@ def split_graph(blob: bytes) -> GraphSplit:
         raise GraphNotCompiled(str(exc)) from None
     except GraphNotCompiled:
         raise
-    except Exception as exc:  # onnx refused a part: the whole graph still runs
-        raise GraphNotCompiled(_failed(exc)) from None
+    except Exception as exc:  # onnx refused a part: the whole graph still runs (not cached)
+        raise GraphNotCompiled(_failed(exc), lasting=False) from None
     return GraphSplit(first, last, trees, trees_in, trees_out, passed, outputs)
 
 
@@ -176,11 +197,14 @@ def compile_graph(path: Path, threads: int | None = None) -> CompiledGraph:
         library = load_kernel()
     except KernelUnavailable as exc:
         raise GraphNotCompiled(str(exc)) from None
-    split = cached_split(path, split_graph)
     try:
+        split = cached_split(path, split_graph)
         first = session(split.before, threads)
         last = session(split.after, threads) if split.after is not None else None
-    except Exception as exc:  # onnxruntime refused a part: the whole graph still runs
-        raise GraphNotCompiled(_failed(exc)) from None
-    trees = CompiledTrees(**split.trees, threads=threads or cores(), library=library)
-    return CompiledGraph(first, trees, split.trees_in, split.trees_out, split.passed, last, split.outputs)
+        trees = CompiledTrees(**split.trees, threads=threads or cores(), library=library)
+    except GraphNotCompiled:
+        raise
+    except Exception as exc:  # onnxruntime refused a part, the cache failed: the whole graph runs
+        raise GraphNotCompiled(_failed(exc), lasting=False) from None
+    return CompiledGraph(first, trees, split.trees_in, split.trees_out, split.passed, last, split.outputs,
+                         whole=lambda: session(path, threads))  # fmt: skip

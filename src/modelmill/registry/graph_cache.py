@@ -31,7 +31,14 @@ _ARRAYS = ("nodes", "values", "roots", "depths", "used")
 
 
 def _key(blob: bytes) -> str:
+    from importlib import metadata
+
     digest = hashlib.sha256(blob)
+    for package in ("onnx", "onnxruntime"):  # they parse, infer and serialize the parts
+        try:
+            digest.update(metadata.version(package).encode())
+        except metadata.PackageNotFoundError:
+            digest.update(b"-")
     for name in _CODE:
         digest.update((Path(__file__).with_name(name)).read_bytes())
     return digest.hexdigest()[:32]
@@ -50,7 +57,8 @@ def cached_split(path: Path, split: Callable[[bytes], Any]) -> Any:
     try:
         result = split(blob)
     except GraphNotCompiled as exc:
-        _write(entry, {"refused": str(exc)})
+        if exc.lasting:
+            _write(entry, {"refused": str(exc)})
         raise
     _write(entry, _facts(result), result)
     return result
@@ -103,9 +111,9 @@ def _write(entry: Path, facts: dict[str, Any], split: Any = None) -> None:
         files = sorted(p.name for p in temporary.iterdir())
         digests = {name: hashlib.sha256((temporary / name).read_bytes()).hexdigest() for name in files}
         (temporary / "split.json").write_text(json.dumps({**facts, "sha256": digests}))
-        if entry.exists():  # another process cut it meanwhile: the same bytes
+        if entry.exists():  # damaged (it did not read back): replace it
             shutil.rmtree(entry, ignore_errors=True)
-        os.replace(temporary, entry)
+        os.rename(temporary, entry)  # fails if another process put its (same) entry there first
     except OSError:
         pass
     finally:

@@ -164,8 +164,9 @@ def export_onnx(pipeline: Any, rows: Any, model_dir: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     if report["status"] == "ok":
         (folder / MODEL_FILE).write_bytes(blob)
-        _cut_ahead(folder / MODEL_FILE)
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if report["status"] == "ok":
+        _cut_ahead(folder / MODEL_FILE)
     return report
 
 
@@ -173,10 +174,10 @@ def _cut_ahead(path: Path) -> None:
     """Cut the graph at its trees now, into this machine's cache (see
     :mod:`~modelmill.registry.graph_cache`): the first score or serve of the model here then
     skips it (0.5 s on the course forest, plus a second importing ``onnx`` in a new process)."""
-    from modelmill.registry.compiled_graph import GraphNotCompiled, split_graph
+    from modelmill.registry.compiled_graph import split_graph
     from modelmill.registry.graph_cache import cached_split
 
-    with contextlib.suppress(GraphNotCompiled):  # remembered; onnxruntime will walk these trees
+    with contextlib.suppress(Exception):  # an optimisation: the load cuts it if this could not
         cached_split(path, split_graph)
 
 

@@ -20,6 +20,7 @@ import itertools
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ SOURCE = Path(__file__).with_name("_tree_kernel.c")
 FLAGS = ("-O3", "-fno-tree-vectorize", "-fPIC", "-shared")  # vectorized gathers were slower
 SWITCH_ENV = "MODELMILL_TREE_KERNEL"  # "off": never compile, keep onnxruntime's trees
 BLOCK_ROWS = 2048  # rows that walk one tree before the next: its nodes stay in cache
-MIN_SPLIT_ROWS = 8192  # fewer rows run on the calling thread (a pool hand-off costs more)
+MIN_SPLIT_ROWS = 2048  # rows per thread at least (a pool hand-off costs about 50 us: 20 rows' walk)
 NODE_DTYPE = np.dtype([("threshold", "<f4"), ("left", "<i4"), ("feature", "<i4")])
 
 
@@ -77,11 +78,28 @@ def _build(compiler: str, target: Path) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _private_temporary() -> Path | None:
+    """``$TMPDIR/modelmill-<uid>``, made ours alone (0700); ``None`` when it exists but another
+    user owns it or may write to it: a library found there could be anybody's code."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"modelmill-{uid if uid is not None else 'user'}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid) or info.st_mode & 0o022:
+        return None
+    return folder
+
+
 def _library_path() -> Path:
     compiler, version = _compiler()
     parts = (SOURCE.read_text(), " ".join(FLAGS), compiler, version, sys.platform, platform.machine())
     key = hashlib.sha256(b"\0".join(x.encode() for x in parts)).hexdigest()[:16]
-    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"modelmill-{os.getuid()}"):
+    for folder in (cache_dir(), _private_temporary()):
+        if folder is None:
+            continue
         target = folder / f"tree_kernel-{key}.so"
         if target.is_file():
             return target
@@ -90,7 +108,9 @@ def _library_path() -> Path:
             return target
         except OSError:  # a read-only or full cache: try the next place
             continue
-    raise KernelUnavailable(f"cannot write the built kernel to {cache_dir()} nor to the temporary folder")
+    raise KernelUnavailable(
+        f"cannot write the built kernel to {cache_dir()} nor to a private temporary folder"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -121,8 +121,8 @@ def _breadth_first(trees: np.ndarray, branch: np.ndarray, true: np.ndarray, fals
         raise UnsupportedTrees(f"a tree deeper than {MAX_DEPTH} levels")
     order = np.concatenate(levels)
     order = order[np.argsort(trees[order], kind="stable")]
-    if len(order) != len(trees):
-        raise UnsupportedTrees("nodes that no root reaches (or a cycle)")
+    if len(order) != len(trees) or len(np.unique(order)) != len(order):
+        raise UnsupportedTrees("nodes that no root reaches, or reached twice")
     return order, depth
 
 
@@ -148,8 +148,9 @@ def tree_arrays(node: Any, max_lopsided: float = MAX_LOPSIDED) -> dict[str, Any]
     trees = np.asarray(found["nodes_treeids"], dtype=np.int64)
     ids = np.asarray(found["nodes_nodeids"], dtype=np.int64)
     branch = found["nodes_modes"] == "BRANCH_LEQ"
-    true = _positions(trees, ids, trees, np.asarray(found["nodes_truenodeids"], dtype=np.int64))
-    false = _positions(trees, ids, trees, np.asarray(found["nodes_falsenodeids"], dtype=np.int64))
+    true, false = np.zeros(len(trees), dtype=np.int64), np.zeros(len(trees), dtype=np.int64)
+    for side, name in ((true, "nodes_truenodeids"), (false, "nodes_falsenodeids")):  # a leaf's are unused
+        side[branch] = _positions(trees, ids, trees[branch], np.asarray(found[name], dtype=np.int64)[branch])
     features = np.asarray(found["nodes_featureids"], dtype=np.int64)
     if branch.any() and features[branch].min() < 0:
         raise UnsupportedTrees("a split on a negative feature index")
@@ -168,12 +169,15 @@ def tree_arrays(node: Any, max_lopsided: float = MAX_LOPSIDED) -> dict[str, Any]
     nodes["left"] = np.where(branch, new[true], new)[order]  # a leaf points at itself
     values = np.zeros(len(order), dtype=np.float64)
     leaves = _positions(trees, ids, np.asarray(found["target_treeids"]), np.asarray(found["target_nodeids"]))
-    np.add.at(values, new[leaves], np.asarray(found["target_weights"], dtype=np.float64))
+    weights = found.get("target_weights", found.get("target_weights_as_tensor"))
+    np.add.at(values, new[leaves], np.asarray(weights, dtype=np.float64).ravel())
     first = np.flatnonzero(np.r_[True, trees[order][1:] != trees[order][:-1]])
     depths = np.maximum.reduceat(depth[order], first)
     _check_balance(trees, branch, depth, int(depths.sum()), max_lopsided)
     count = len(first)
-    base = np.asarray(found.get("base_values", [0.0]), dtype=np.float64).ravel()
+    base = np.asarray(
+        found.get("base_values", found.get("base_values_as_tensor", [0.0])), dtype=np.float64
+    ).ravel()
     average = found.get("aggregate_function", "SUM") == "AVERAGE"
     return {"nodes": nodes, "values": values, "roots": first.astype(np.int32),
             "depths": depths.astype(np.int32), "columns": columns, "used": used, "base": float(base[0]),
