@@ -97,7 +97,8 @@ def _library_path() -> Path:
     compiler, version = _compiler()
     parts = (SOURCE.read_text(), " ".join(FLAGS), compiler, version, sys.platform, platform.machine())
     key = hashlib.sha256(b"\0".join(x.encode() for x in parts)).hexdigest()[:16]
-    for folder in (cache_dir(), _private_temporary()):
+    for place in (cache_dir, _private_temporary):  # the temporary folder only when needed
+        folder = place()
         if folder is None:
             continue
         target = folder / f"tree_kernel-{key}.so"
