@@ -165,37 +165,38 @@ def test_a_failing_compiler_leaves_no_half_written_library(
     assert not fresh_kernel.exists() or not list(fresh_kernel.iterdir())
 
 
-def test_an_unwritable_cache_builds_in_a_private_temporary_folder(
-    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def unwritable_cache(fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder that cannot be made (even as root), and a temporary folder of the test's
+    own (returned)."""
     import tempfile
 
-    path, X = _forest_file(tmp_path)
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even as root
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    graph = compile_graph(path)
-    folder = Path(tree_kernel._load().__dict__["_name"]).parent
-    assert folder.parent == tmp_path / "tmp" and folder.stat().st_mode & 0o777 == 0o700
-    name = session(path).get_inputs()[0].name
-    assert graph.run(None, {name: X})[0].shape == (len(X), 1)
-
-
-def test_a_temporary_folder_others_may_write_to_is_not_trusted(
-    fresh_kernel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import os
-    import tempfile
-
-    path, _ = _forest_file(tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("MODELMILL_CACHE_DIR", str(blocker / "cache"))
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    shared = tmp_path / "tmp" / f"modelmill-{os.getuid()}"
+    return tmp_path / "tmp"
+
+
+def test_an_unwritable_cache_builds_in_a_private_temporary_folder(
+    unwritable_cache: Path, tmp_path: Path
+) -> None:
+    path, X = _forest_file(tmp_path)
+    graph = compile_graph(path)
+    folder = Path(tree_kernel._load().__dict__["_name"]).parent
+    assert folder.parent == unwritable_cache and folder.stat().st_mode & 0o777 == 0o700
+    name = session(path).get_inputs()[0].name
+    assert graph.run(None, {name: X})[0].shape == (len(X), 1)
+
+
+def test_a_temporary_folder_others_may_write_to_is_not_trusted(
+    unwritable_cache: Path, tmp_path: Path
+) -> None:
+    import os
+
+    path, _ = _forest_file(tmp_path)
+    shared = unwritable_cache / f"modelmill-{os.getuid()}"
     shared.mkdir()
     shared.chmod(0o777)  # anybody could have put a library there
     with pytest.raises(GraphNotCompiled, match="nor to a private temporary folder"):

@@ -49,6 +49,7 @@ class SklearnPredictor:
     runtime: str = field(default="sklearn", init=False)
     classes: list[Any] | None = field(default=None, init=False)  # a classifier's, in the model's order
     threshold: float | None = field(default=None, init=False)  # a final FixedThresholdClassifier's
+    trees: str | None = field(default=None, init=False)  # no ONNX graph, no tree evaluator to name
     _labels: np.ndarray | None = field(default=None, init=False, repr=False)  # classes as an array
 
     def __post_init__(self) -> None:

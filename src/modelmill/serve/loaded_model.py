@@ -122,7 +122,7 @@ class LoadedModel:
             "load_seconds": round(self.load_seconds, 3),
             "runtime": self.predictor.runtime,
             "runtime_reason": self.predictor.reason,
-            "trees": getattr(self.predictor, "trees", None),  # compiled, or onnxruntime and why
+            "trees": self.predictor.trees,  # compiled, or onnxruntime and why (None: scikit-learn)
             "onnx_parity": getattr(self.predictor, "parity", None),
             "onnx_failures": self.onnx_failures,
             "signature": self.signature,
