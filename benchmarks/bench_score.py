@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> None:
             sample = None if args.demo else args.sample
             models = {f: train(root / f"ws_{f}", f, sample, args.trees) for f in families}
         env = {**os.environ, "MODELMILL_HOME": str(root / "ws")}
+        # Both contenders run as an installed package does, with Python's bytecode cache (an
+        # environment that sets PYTHONDONTWRITEBYTECODE recompiles every module at each start).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         script = Path(sys.executable).parent / "modelmill"
         for label, model in models.items():
             if label == "random_forest":

@@ -213,3 +213,43 @@ def test_a_project_scores_with_its_own_registered_model(trained: dict[str, Any],
     scored = pd.read_parquet(out)
     assert scored["id"].tolist() == frame["id"].tolist()  # the spec's id column, taken by default
     assert scored["prediction"].tolist() == pytest.approx(expected(trained, frame))
+
+
+def test_the_models_own_id_column_is_the_default_and_spares_composing_the_config(
+    trained: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The train step records its spec's id column in the model: with --model and a workspace
+    given, score then never composes the project's config (0.4 s of Hydra at every start).
+    A model without it (exported before) takes the project's, composed then."""
+    import shutil
+
+    import yaml
+
+    from modelmill.projects import defaults
+    from modelmill.registry.export import model_id_column
+
+    composed: list[str] = []
+    real = defaults.project_defaults
+    monkeypatch.setattr(defaults, "project_defaults", lambda *a, **k: composed.append("x") or real(*a, **k))
+    ws, frame = trained["ws"], trained["frame"].head(30)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    assert model_id_column(trained["model_dir"]) == "id"
+    mm(ws, str(tmp_path / "in.csv"), str(tmp_path / "a.parquet"), "--model", f"{MODEL}:latest")
+    assert composed == [] and pd.read_parquet(tmp_path / "a.parquet")["id"].tolist() == frame["id"].tolist()
+
+    older = tmp_path / "older_model"  # the same model as exported before it recorded its id column
+    shutil.copytree(trained["model_dir"], older)
+    doc = yaml.safe_load((older / "MLmodel").read_text())
+    del doc["metadata"]["id_column"]
+    (older / "MLmodel").write_text(yaml.safe_dump(doc))
+    mm(ws, str(tmp_path / "in.csv"), str(tmp_path / "b.parquet"), "--model", str(older))
+    assert composed == ["x"]
+    assert pd.read_parquet(tmp_path / "b.parquet")["id"].tolist() == frame["id"].tolist()
+
+    other = tmp_path / "other_model"  # trained on a table whose id column this input lacks
+    shutil.copytree(older, other)
+    doc["metadata"]["id_column"] = "listing_id"
+    (other / "MLmodel").write_text(yaml.safe_dump(doc))
+    result = mm(ws, str(tmp_path / "in.csv"), str(tmp_path / "c.parquet"), "--model", str(other))
+    assert "has no id column 'listing_id': rows are numbered" in result.stderr
+    assert composed == ["x"] and pd.read_parquet(tmp_path / "c.parquet")["row"].tolist() == list(range(30))

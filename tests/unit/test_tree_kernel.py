@@ -328,3 +328,19 @@ def test_a_part_that_fails_hands_over_to_the_whole_graph(tmp_path: Path) -> None
     graph.before = Broken()
     np.testing.assert_array_equal(graph.run(None, {"X": X})[0], expected)
     np.testing.assert_array_equal(graph.run(None, {"X": X})[0], expected)  # and stays with it
+
+
+def test_the_first_part_hands_over_only_the_columns_the_splits_read(tmp_path: Path) -> None:
+    """Unread columns (most TF-IDF terms of a wide input) stay inside onnxruntime: the first
+    part gathers the columns the splits read, and the kernel reads exactly those."""
+    X, y = _table("diabetes")
+    stump = GradientBoostingRegressor(n_estimators=3, max_depth=1, random_state=0).fit(X, y)
+    read = np.unique([f for tree in stump.estimators_[:, 0] for f in tree.tree_.feature if f >= 0])
+    path = _export(stump, X, tmp_path)
+    graph = compile_graph(path)
+    name = graph.before.get_inputs()[0].name
+    handed = graph.before.run([graph.trees_in], {name: X[:50]})[0]
+    assert handed.shape == (50, len(read)) and len(read) < X.shape[1]
+    assert np.array_equal(handed, X[:50][:, read].astype(np.float32))
+    expected, got = _both(path, X)
+    assert np.array_equal(got, expected)

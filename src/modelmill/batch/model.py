@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from modelmill.core.errors import UsageError
-from modelmill.registry.export import model_classes
+from modelmill.registry.export import model_classes, model_id_column
 from modelmill.store.workspace import Workspace
 
 # Signature types the validator knows how to check; anything else is passed through as read.
@@ -51,6 +51,7 @@ class LoadedModel:
     columns: list[ColumnSpec]
     estimator: Any = None
     classes: list[Any] | None = None  # a classifier's labels (MLmodel metadata ``task_classes``)
+    id_column: str | None = None  # its dataset spec's id column (MLmodel metadata ``id_column``)
     files: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     def close(self) -> None:
@@ -100,12 +101,12 @@ def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> 
     try:
         local = files.enter_context(open_model(model, ws, tracking_uri))
         columns, identity = read_signature(local.path)
-        classes = model_classes(local.path)
+        classes, id_column = model_classes(local.path), model_id_column(local.path)
     except BaseException:
         files.close()
         raise
     return LoadedModel(label=local.label, path=local.path, identity=identity, columns=columns,
-                       classes=classes, files=files)  # fmt: skip
+                       classes=classes, id_column=id_column, files=files)  # fmt: skip
 
 
 def load_estimator(model: LoadedModel, runtime: str = "auto", threads: int | None = None) -> Any:

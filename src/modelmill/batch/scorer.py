@@ -49,6 +49,9 @@ DEFAULT_CHUNK_ROWS = 25_000
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
 ENGINES = ("local", "ray")
+# The id column to use when --id-col is not given and the model names none: a name, None, or a
+# callable asked only then (the CLI's composes the project's config, 0.4 s, only when needed).
+DefaultId = str | Callable[[], str | None] | None
 
 
 @dataclass
@@ -207,14 +210,15 @@ def prepare(
     workspace: Workspace,
     tracking_uri: str | None,
     runtime: str = "auto",
-    default_id: str | None = None,
+    default_id: DefaultId = None,
     notes: TextIO | None = None,
 ) -> Job:
     """Check everything a user can get wrong and resolve the model (without loading it); the
     job's model must be closed (``with job.model``) to remove a registry download.
 
-    ``id_col`` must be a column of the input; without it, ``default_id`` (the project's id
-    column) is used when the input has it, else rows are numbered."""
+    ``id_col`` must be a column of the input; without it, the id column of the dataset the
+    model was trained on (recorded in the model), else ``default_id`` (the project's; a
+    callable is only called then), is used when the input has it, else rows are numbered."""
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
     if runtime not in RUNTIMES:
@@ -226,14 +230,11 @@ def prepare(
     if id_col is not None and id_col not in names:
         raise UsageError(f"input '{input_url}' has no id column '{id_col}' (columns: {', '.join(names)}); "
                          "pass --id-col NAME")  # fmt: skip
-    if id_col is None and default_id is not None:
-        if default_id in names:
-            id_col = default_id
-        elif notes is not None:
-            notes.write(f"note: input '{input_url}' has no id column '{default_id}': rows are numbered "
-                        f"in the output's '{ROW}' column\n")  # fmt: skip
     loaded = locate_model(model, workspace, tracking_uri)  # the caller closes it (a registry download)
     try:
+        if id_col is None:
+            id_col = _default_id(loaded.id_column or (default_id() if callable(default_id) else default_id),
+                                 names, input_url, notes)  # fmt: skip
         wanted = [c.name for c in loaded.columns if c.name in names]
         read_cols = wanted + ([id_col] if id_col is not None and id_col not in wanted else [])
         schema = pa.schema([(id_col or ROW, _id_type(loaded, id_col)), *output_fields(loaded.classes)])
@@ -246,6 +247,16 @@ def prepare(
                id_index=names.index(id_col) if source.format == "csv" and id_col else None,
                delimiter=delimiter,
                chunk_rows=chunk_rows, workspace=workspace.root, runtime=runtime)  # fmt: skip
+
+
+def _default_id(column: str | None, names: list[str], input_url: str, notes: TextIO | None) -> str | None:
+    """``column`` when the input has it; else ``None`` (rows numbered), with a note saying so."""
+    if column is None or column in names:
+        return column
+    if notes is not None:
+        notes.write(f"note: input '{input_url}' has no id column '{column}': rows are numbered "
+                    f"in the output's '{ROW}' column\n")  # fmt: skip
+    return None
 
 
 # (job, progress, stage(chunk, predictions, rejects)): runs the chunks still to do through the model
@@ -277,7 +288,7 @@ def score(
     model: str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     id_col: str | None = None,
-    default_id: str | None = None,
+    default_id: DefaultId = None,
     rejects_url: str | None = None,
     resume: bool = False,
     workspace: Workspace | None = None,
@@ -292,7 +303,8 @@ def score(
     """Score ``input_url`` into ``output_url`` (id + prediction); bad rows go to the rejects file.
 
     ``id_col`` names each row in the output (it must be a column of the input); without it,
-    ``default_id`` when the input has that column, else the output numbers the rows (``row``).
+    the model's own id column (its dataset spec's), else ``default_id``, when the input has
+    that column; else the output numbers the rows (``row``).
 
     ``engine="ray"`` predicts on ``ray_actors`` Ray Data actors: a local Ray started for the
     job, or the cluster at ``ray_address`` (default ``$RAY_ADDRESS``), or a Ray already

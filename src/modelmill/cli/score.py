@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
-from modelmill.cli._project import ConfigDirOption, project, workspace_of
+from modelmill.cli._project import ConfigDirOption, LazyProject, workspace_of
 
 
 @handle_errors(resume="the finished chunks are staged next to the output: add --resume to continue")
@@ -69,18 +69,19 @@ def score_command(
     # This process is ours: Arrow's default pool (mimalloc) keeps the pages it freed, the system
     # allocator gives them back at the scorer's trim after each chunk (70 MB less peak on CSV).
     pa.set_memory_pool(pa.system_memory_pool())
-    defaults = project(config_dir)
+    defaults = LazyProject(config_dir)  # composed only for what the command line leaves open
+    registry = model is None or model.startswith("models:/")
     summary = score(
         input_url,
         output_url,
-        model=model or defaults.model_uri,
+        model=model or defaults().model_uri,
         chunk_rows=chunk_rows,
         id_col=id_col,
-        default_id=defaults.id_column,
+        default_id=lambda: defaults().id_column,
         rejects_url=rejects,
         resume=resume,
-        workspace=open_ws(workspace_of(workspace, defaults)),
-        tracking_uri=tracking_uri or defaults.tracking_uri,
+        workspace=open_ws(workspace if workspace is not None else workspace_of(None, defaults())),
+        tracking_uri=tracking_uri or (defaults().tracking_uri if registry else None),
         progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
         engine=engine,
         runtime=runtime,

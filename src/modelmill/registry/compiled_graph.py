@@ -160,6 +160,7 @@ def split_graph(blob: bytes) -> GraphSplit:
         trees_in, trees_out = tree.input[0], tree.output[0]
         trees = tree_arrays(tree)
         graph.node.remove(tree)  # the forest's attributes go with it: what is left is small
+        trees_in = _narrowed(model, trees_in, trees)
         types = _types(model, trees_in, trees_out)
         early = _ancestors(graph, trees_in)
         before = [n for i, n in enumerate(graph.node) if i in early]
@@ -181,6 +182,21 @@ def split_graph(blob: bytes) -> GraphSplit:
     except Exception as exc:  # onnx refused a part: the whole graph still runs (not cached)
         raise GraphNotCompiled(_failed(exc), lasting=False) from None
     return GraphSplit(first, last, trees, trees_in, trees_out, passed, outputs)
+
+
+def _narrowed(model: Any, trees_in: str, trees: dict[str, Any]) -> str:
+    """A tensor of only the columns the splits read (``trees["used"]``), gathered at the end of
+    the first part; ``trees`` then reads all of it. The wide matrix (400 TF-IDF columns, 180
+    read by the boosting model) stays in onnxruntime's reused memory instead of being handed
+    to Python and copied (a fresh 40 MB per 16,384 rows each time, faulted in page by page)."""
+    from onnx import helper, numpy_helper
+
+    used = np.asarray(trees["used"], dtype=np.int64)
+    taken = f"{trees_in}__modelmill_used"
+    model.graph.initializer.append(numpy_helper.from_array(used, name=f"{taken}_columns"))
+    model.graph.node.append(helper.make_node("Gather", [trees_in, f"{taken}_columns"], [taken], axis=1))
+    trees.update(used=np.arange(len(used), dtype=used.dtype), columns=len(used))
+    return taken
 
 
 def _failed(exc: Exception) -> str:

@@ -245,15 +245,29 @@ def load_sklearn(path: str | Path) -> Any:
     return mlflow.sklearn.load_model(str(path))
 
 
-def model_classes(model_dir: str | Path) -> list[Any] | None:
-    """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
-    metadata (``task_classes``); ``None`` for a regression, a model exported before
-    classification, or an unreadable ``MLmodel`` (the caller then does without)."""
+def model_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """``MLmodel``'s ``metadata`` (what the train step recorded), ``{}`` when it has none or
+    cannot be read (the caller then does without)."""
     import yaml
 
     try:
         doc = yaml.safe_load((Path(model_dir) / "MLmodel").read_text()) or {}
     except (OSError, yaml.YAMLError):
-        return None
-    classes = (doc.get("metadata") or {}).get("task_classes") if isinstance(doc, dict) else None
+        return {}
+    metadata = doc.get("metadata") if isinstance(doc, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def model_classes(model_dir: str | Path) -> list[Any] | None:
+    """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
+    metadata (``task_classes``); ``None`` for a regression, a model exported before
+    classification, or an unreadable ``MLmodel``."""
+    classes = model_metadata(model_dir).get("task_classes")
     return list(classes) if isinstance(classes, list) else None
+
+
+def model_id_column(model_dir: str | Path) -> str | None:
+    """The id column of the dataset spec the model was trained on (``id_column`` in ``MLmodel``'s
+    metadata); ``None`` for a model exported before it was recorded, or a spec without an id."""
+    column = model_metadata(model_dir).get("id_column")
+    return column if isinstance(column, str) and column else None

@@ -222,6 +222,8 @@ def run(ctx: StepContext) -> None:
     )  # fmt: skip
     ctx.log_metrics({k: v for k, v in metrics.items() if not k.startswith("n_")})
     described = {"estimator": family, "target_transform": str(params.get("target_transform", "none"))}
+    if params.get("id"):  # batch scoring's default id column, without composing the project's config
+        described["id_column"] = str(params["id"])
     with tempfile.TemporaryDirectory(prefix="modelmill-train-") as tmp:
         plot = plot_importances(importances, Path(tmp) / PLOT, kind, family, main)
         ctx.log_artifact(plot)
