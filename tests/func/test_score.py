@@ -251,5 +251,20 @@ def test_the_models_own_id_column_is_the_default_and_spares_composing_the_config
     doc["metadata"]["id_column"] = "listing_id"
     (other / "MLmodel").write_text(yaml.safe_dump(doc))
     result = mm(ws, str(tmp_path / "in.csv"), str(tmp_path / "c.parquet"), "--model", str(other))
-    assert "has no id column 'listing_id': rows are numbered" in result.stderr
-    assert composed == ["x"] and pd.read_parquet(tmp_path / "c.parquet")["row"].tolist() == list(range(30))
+    assert composed == ["x", "x"] and "note" not in result.stderr  # the project's id column, then
+    assert pd.read_parquet(tmp_path / "c.parquet")["id"].tolist() == frame["id"].tolist()
+    frame.drop(columns=["id"]).to_csv(tmp_path / "no_id.csv", index=False)
+    result = mm(ws, str(tmp_path / "no_id.csv"), str(tmp_path / "d.parquet"), "--model", str(other))
+    assert "has no id column 'listing_id' or 'id': rows are numbered" in result.stderr
+    assert pd.read_parquet(tmp_path / "d.parquet")["row"].tolist() == list(range(30))
+
+
+def test_a_config_dir_asked_for_by_name_is_read_even_when_nothing_needs_it(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """--model, a workspace and the model's id column leave nothing to compose, yet a mistyped
+    --config-dir is still an error (exit 2), not silently ignored; nothing is written."""
+    out = tmp_path / "pred.parquet"
+    result = mm(trained["ws"], str(trained["root"] / "in.parquet"), str(out), "--model", f"{MODEL}:latest",
+                "--config-dir", str(tmp_path / "no_such_conf"), code=2)  # fmt: skip
+    assert "no config.yaml in" in result.stderr and not out.exists()

@@ -217,8 +217,9 @@ def prepare(
     job's model must be closed (``with job.model``) to remove a registry download.
 
     ``id_col`` must be a column of the input; without it, the id column of the dataset the
-    model was trained on (recorded in the model), else ``default_id`` (the project's; a
-    callable is only called then), is used when the input has it, else rows are numbered."""
+    model was trained on (recorded in the model) when the input has it, else ``default_id``
+    (the project's; a callable is only called then) when the input has it, else rows are
+    numbered."""
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be >= 1, got {chunk_rows}")
     if runtime not in RUNTIMES:
@@ -233,8 +234,7 @@ def prepare(
     loaded = locate_model(model, workspace, tracking_uri)  # the caller closes it (a registry download)
     try:
         if id_col is None:
-            id_col = _default_id(loaded.id_column or (default_id() if callable(default_id) else default_id),
-                                 names, input_url, notes)  # fmt: skip
+            id_col = _default_id(loaded.id_column, default_id, names, input_url, notes)
         wanted = [c.name for c in loaded.columns if c.name in names]
         read_cols = wanted + ([id_col] if id_col is not None and id_col not in wanted else [])
         schema = pa.schema([(id_col or ROW, _id_type(loaded, id_col)), *output_fields(loaded.classes)])
@@ -249,12 +249,19 @@ def prepare(
                chunk_rows=chunk_rows, workspace=workspace.root, runtime=runtime)  # fmt: skip
 
 
-def _default_id(column: str | None, names: list[str], input_url: str, notes: TextIO | None) -> str | None:
-    """``column`` when the input has it; else ``None`` (rows numbered), with a note saying so."""
-    if column is None or column in names:
-        return column
-    if notes is not None:
-        notes.write(f"note: input '{input_url}' has no id column '{column}': rows are numbered "
+def _default_id(recorded: str | None, project: DefaultId, names: list[str], input_url: str,
+                notes: TextIO | None) -> str | None:  # fmt: skip
+    """The model's ``recorded`` id column when the input has it, else the project's (a callable
+    is asked only then), else ``None``: rows are numbered, with a note naming what was missing."""
+    if recorded is not None and recorded in names:
+        return recorded
+    fallback = project() if callable(project) else project
+    if fallback is not None and fallback in names:
+        return fallback
+    missing = list(dict.fromkeys(c for c in (recorded, fallback) if c is not None))
+    if missing and notes is not None:
+        wanted = " or ".join(f"'{c}'" for c in missing)
+        notes.write(f"note: input '{input_url}' has no id column {wanted}: rows are numbered "
                     f"in the output's '{ROW}' column\n")  # fmt: skip
     return None
 
@@ -303,8 +310,8 @@ def score(
     """Score ``input_url`` into ``output_url`` (id + prediction); bad rows go to the rejects file.
 
     ``id_col`` names each row in the output (it must be a column of the input); without it,
-    the model's own id column (its dataset spec's), else ``default_id``, when the input has
-    that column; else the output numbers the rows (``row``).
+    the first the input has of the model's own id column (its dataset spec's) and
+    ``default_id``; else the output numbers the rows (``row``).
 
     ``engine="ray"`` predicts on ``ray_actors`` Ray Data actors: a local Ray started for the
     job, or the cluster at ``ray_address`` (default ``$RAY_ADDRESS``), or a Ray already

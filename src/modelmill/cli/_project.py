@@ -38,6 +38,8 @@ class LazyProject:
         self.config_dir = config_dir
         self._defaults: Any = None
         activate_project(project_root(config_dir))  # the project's own modules import, composed or not
+        if config_dir is not None:  # asked for by name: read (and checked) even if nothing needs it
+            self()
 
     def __call__(self) -> Any:
         if self._defaults is None:

@@ -33,8 +33,9 @@ def score_command(
     id_col: str = typer.Option(
         None,
         "--id-col",
-        help="Column naming each row, kept next to its prediction (default: the dataset spec's id column "
-        "when the input has it; else rows are numbered in a 'row' column).",
+        help="Column naming each row, kept next to its prediction (default: the id column of the dataset "
+        "the model was trained on, else the project's dataset spec's, when the input has it; else rows are "
+        "numbered in a 'row' column).",
     ),
     rejects: str = typer.Option(
         None, "--rejects", help="Rejected rows with reasons (default: OUTPUT.rejects.csv; .csv or .parquet)."
@@ -70,18 +71,18 @@ def score_command(
     # allocator gives them back at the scorer's trim after each chunk (70 MB less peak on CSV).
     pa.set_memory_pool(pa.system_memory_pool())
     defaults = LazyProject(config_dir)  # composed only for what the command line leaves open
-    registry = model is None or model.startswith("models:/")
+    model = model or defaults().model_uri
     summary = score(
         input_url,
         output_url,
-        model=model or defaults().model_uri,
+        model=model,
         chunk_rows=chunk_rows,
         id_col=id_col,
         default_id=lambda: defaults().id_column,
         rejects_url=rejects,
         resume=resume,
         workspace=open_ws(workspace if workspace is not None else workspace_of(None, defaults())),
-        tracking_uri=tracking_uri or (defaults().tracking_uri if registry else None),
+        tracking_uri=tracking_uri or (defaults().tracking_uri if model.startswith("models:/") else None),
         progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
         engine=engine,
         runtime=runtime,

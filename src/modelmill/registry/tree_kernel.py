@@ -150,7 +150,8 @@ class CompiledTrees:
     values: np.ndarray
     roots: np.ndarray
     depths: np.ndarray
-    columns: int  # the fewest columns X must have (the highest feature a split reads, plus one)
+    columns: int  # the fewest columns X must have (the highest feature a split reads, plus one;
+    # for a cut graph, whose first part hands over only the columns read, all of them)
     used: np.ndarray  # the columns of X the splits read; ``nodes`` index into X[:, used]
     base: float = 0.0
     scale: float = 1.0  # 1 / trees for an averaged ensemble

@@ -49,6 +49,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
+    if module is None and (name.startswith("_") or "." in name):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if module is None:  # a submodule (``from modelmill.runner import provenance``) or a mistake
         try:
             return importlib.import_module(f"{__name__}.{name}")
@@ -62,4 +64,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return sorted({*globals(), *__all__})
