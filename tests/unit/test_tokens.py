@@ -46,6 +46,31 @@ def test_same_tokens_as_scikit_learn(lowercase: bool) -> None:
     assert {"café", "空港", "naïve"} <= set(terms) or not lowercase  # non-ASCII words took the slow path
 
 
+def test_an_arrow_backed_column_gives_the_same_tokens_as_python_strings() -> None:
+    """Batch scoring hands the feeds pandas' Arrow-backed text (several chunks, rows filtered
+    out by validation, missing values); its tokens are scikit-learn's, like Python strings'."""
+    from modelmill.features.onnx import OnnxInput, feeds
+
+    texts = names()
+    vectorizer = TfidfVectorizer(max_features=3000).fit(texts + ODD * 5)
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    half = len(texts) // 2
+    wanted = [*texts[:half], None, *texts[half:]]
+    parts = [pd.Series(wanted[: half + 1], dtype="str"), pd.Series(wanted[half + 1 :], dtype="str")]
+    column = pd.concat(parts, ignore_index=True)  # two Arrow chunks
+    kept = np.arange(len(column)) % 5 != 1
+    frame = pd.DataFrame({"name": column[kept].reset_index(drop=True)})
+    assert isinstance(frame["name"].array, pd.arrays.ArrowStringArray)
+    spec = OnnxInput("name", "tokens", DEFAULT_TOKEN_PATTERN, vocabulary=tuple(terms))
+    got = feeds(frame, [spec])["name"]
+    expected = counts_by_sklearn([t or "" for t, k in zip(wanted, kept, strict=True) if k], vectorizer)
+    assert [Counter(row[row >= 0].tolist()) for row in got] == expected
+    python = frame["name"].fillna("").to_numpy(object)
+    assert np.array_equal(got, token_ids(python, DEFAULT_TOKEN_PATTERN, terms))
+    few = feeds(frame.head(40), [spec])["name"]  # under ARROW_MIN_ROWS: Python's re on the same texts
+    assert [Counter(row[row >= 0].tolist()) for row in few] == expected[:40]
+
+
 def test_other_patterns_take_the_python_path() -> None:
     texts = ["a b cc", "Café au lait", "x-y z"]
     vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b").fit(texts)

@@ -108,8 +108,9 @@ class OnnxInput:
                    tuple(vocabulary) if vocabulary is not None else None, data.get("format"),
                    **words)  # fmt: skip
 
-    def encode(self, texts: np.ndarray) -> np.ndarray:
-        """The feed of a text column (``texts``: 1-D ``str``, ``""`` for missing)."""
+    def encode(self, texts: Any) -> np.ndarray:
+        """The feed of a text column (``texts``: 1-D ``str``, ``""`` for missing; for ``tokens``
+        also an Arrow string array without nulls)."""
         if self.kind == "tokens":
             return token_ids(texts, self.token_pattern or "", self.vocabulary or (), self.lowercase)
         if self.token_pattern is None:
@@ -129,6 +130,18 @@ def _text(values: pd.Series) -> np.ndarray:
     return np.asarray([v if isinstance(v, str) else str(v) for v in filled], dtype=object)
 
 
+def _arrow_text(values: pd.Series) -> Any:
+    """An Arrow-backed text column (pandas' ``str``) as an Arrow array, ``""`` for missing: what
+    :func:`_text` gives, without making a Python string per row (0.3 us a row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = pa.array(values.array)  # zero-copy; chunked when pandas' array is
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    return pc.fill_null(arrow, "")
+
+
 def _categories(values: pd.Series) -> np.ndarray:
     return category_texts(values)  # what CategoryText.transform gives, without scikit-learn
 
@@ -142,8 +155,11 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-def _encode(spec: OnnxInput, values: pd.Series) -> np.ndarray:
-    """The 1-D feed values of one present column (before :meth:`OnnxInput.encode` for strings)."""
+def _encode(spec: OnnxInput, values: pd.Series) -> Any:
+    """The 1-D feed values of one present column (before :meth:`OnnxInput.encode` for strings;
+    an Arrow array for tokens of an Arrow-backed column)."""
+    if spec.kind == "tokens" and isinstance(values.array, pd.arrays.ArrowStringArray):
+        return _arrow_text(values)
     if spec.kind in ("string", "tokens"):
         return _text(values)
     if spec.kind == "category":

@@ -35,19 +35,31 @@ def _vocabulary(terms: tuple[str, ...]) -> tuple[pa.Array, dict[str, int]]:
     return pa.array(terms, type=pa.string()), {term: i for i, term in enumerate(terms)}
 
 
-def token_ids(texts: np.ndarray, pattern: str, terms: Sequence[str], lowercase: bool = True) -> np.ndarray:
+def token_ids(
+    texts: np.ndarray | pa.Array, pattern: str, terms: Sequence[str], lowercase: bool = True
+) -> np.ndarray:
     """``int64 [N, L]``: each text's tokens that are in ``terms``, as indexes into ``terms``,
     left-aligned and padded with -1 (``L >= 1``). Token order within a row is not kept (the
-    graph only counts them)."""
+    graph only counts them). ``texts``: ``str`` values, or an Arrow string array without nulls
+    (batch scoring's text columns: no Python string is made for the ASCII ones)."""
     arrow_terms, index = _vocabulary(tuple(terms))
     if pattern != DEFAULT_TOKEN_PATTERN or len(texts) < ARROW_MIN_ROWS:
-        rows, ids = _python_tokens(texts, np.arange(len(texts)), pattern, index, lowercase)
+        python = _python_texts(texts, np.ones(len(texts), dtype=bool))
+        rows, ids = _python_tokens(python, np.arange(len(texts)), pattern, index, lowercase)
         return _pad(len(texts), (rows, ids))
-    array = pa.array(texts, type=pa.string())
+    array = texts.cast(pa.string()) if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
     fast = pc.string_is_ascii(array).to_numpy(zero_copy_only=False)
     rows_a, ids_a = _ascii_tokens(array.filter(pa.array(fast)), np.flatnonzero(fast), arrow_terms, lowercase)
-    rows_p, ids_p = _python_tokens(texts[~fast], np.flatnonzero(~fast), pattern, index, lowercase)
+    rest = _python_texts(texts, ~fast)
+    rows_p, ids_p = _python_tokens(rest, np.flatnonzero(~fast), pattern, index, lowercase)
     return _pad(len(texts), (rows_a, ids_a), (rows_p, ids_p))
+
+
+def _python_texts(texts: np.ndarray | pa.Array, wanted: np.ndarray) -> Sequence[str]:
+    """The ``wanted`` texts as Python strings (the few that ``re`` must tokenize)."""
+    if isinstance(texts, pa.Array):
+        return texts.filter(pa.array(wanted)).to_pylist()  # type: ignore[no-any-return]
+    return texts[wanted]  # type: ignore[no-any-return]
 
 
 _WORD = np.zeros(256, dtype=bool)  # Python's \w on ASCII bytes: [0-9A-Za-z_]
@@ -88,7 +100,7 @@ def _ascii_tokens(
 
 
 def _python_tokens(
-    texts: np.ndarray, positions: np.ndarray, pattern: str, index: dict[str, int], lowercase: bool
+    texts: Sequence[str], positions: np.ndarray, pattern: str, index: dict[str, int], lowercase: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, index) of every known token, found by ``re`` exactly as scikit-learn does."""
     find, get = compiled_pattern(pattern).findall, index.get
