@@ -49,8 +49,8 @@ DEFAULT_CHUNK_ROWS = 25_000
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
 ENGINES = ("local", "ray")
-# The id column to use when --id-col is not given and the model names none: a name, None, or a
-# callable asked only then (the CLI's composes the project's config, 0.4 s, only when needed).
+# The project's id column, for when --id-col is not given and the input lacks the model's own:
+# a name, None, or a callable asked only then (the CLI's composes the config: 0.4 s, if needed).
 DefaultId = str | Callable[[], str | None] | None
 
 
