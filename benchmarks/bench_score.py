@@ -15,7 +15,8 @@ generator's distribution instead). For every model and input format, both conten
 as subprocesses on the same file: ``modelmill score`` (its default ``--chunk-rows``;
 ``--score-chunk-rows`` to change it) and the plain script (``pd.read_csv(chunksize=...)``,
 ``--chunk-rows`` 100,000, or Parquet batches, ``model.predict``, Parquet out). Peak RSS is the child's own
-``VmHWM`` (polled; see :func:`timed`). ``--engine ray`` also runs ``modelmill score --engine ray``
+``VmHWM`` (polled; see :func:`timed`). ``--repeat N`` runs both N times, alternated, and
+reports the median time and the highest peak. ``--engine ray`` also runs ``modelmill score --engine ray``
 (a local Ray started by the command; its time includes starting Ray; driver RSS only).
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="ray: also time modelmill score --engine ray.")  # fmt: skip
     parser.add_argument("--ray-actors", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Runs of each, alternated: median time, highest peak RSS.")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     formats = [f for f in args.input_format.split(",") if f]
@@ -206,15 +210,18 @@ def main(argv: list[str] | None = None) -> None:
                 if args.score_chunk_rows:
                     score_cmd += ["--chunk-rows", str(args.score_chunk_rows)]
                 printed: list[str] = []
-                cli_s, cli_rss = timed(score_cmd, env, printed)
-                summary = json.loads(printed[0])
-                out.unlink()
                 plain = root / "plain.parquet"
-                base_s, base_rss = timed(
-                    [sys.executable, "-c", BASELINE, str(model), str(inputs[fmt]), str(plain),
-                     str(args.chunk_rows)], env,
-                )  # fmt: skip
-                plain.unlink()
+                plain_cmd = [sys.executable, "-c", BASELINE, str(model), str(inputs[fmt]), str(plain),
+                             str(args.chunk_rows)]  # fmt: skip
+                ours, theirs = [], []
+                for _ in range(max(1, args.repeat)):  # alternated: a machine whose speed drifts hits both
+                    ours.append(timed(score_cmd, env, printed))
+                    out.unlink()
+                    theirs.append(timed(plain_cmd, env))
+                    plain.unlink()
+                summary = json.loads(printed[0])
+                cli_s, cli_rss = statistics.median(t for t, _ in ours), max(r for _, r in ours)
+                base_s, base_rss = statistics.median(t for t, _ in theirs), max(r for _, r in theirs)
                 figures: dict[str, Any] = {
                     "model": label, "input_format": fmt, "rows": args.rows,
                     "input_mb": round(inputs[fmt].stat().st_size / 2**20, 1),
@@ -223,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
                     "plain_s": round(base_s, 2), "plain_rows_per_s": round(args.rows / base_s),
                     "plain_peak_rss_mb": round(base_rss),
                     "speedup": round(base_s / cli_s, 2),
-                    "runtime": summary.get("runtime"), "trees": summary.get("trees"),
+                    "runtime": summary.get("runtime"), "trees": summary.get("trees"), "repeat": args.repeat,
                 }  # fmt: skip
                 if args.engine == "ray":
                     ray_s, ray_rss = timed(
