@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from modelmill.core.errors import UsageError
-from modelmill.registry.export import model_classes, model_id_column
+from modelmill.registry.export import classes_in, id_column_in
 from modelmill.store.workspace import Workspace
 
 # Signature types the validator knows how to check; anything else is passed through as read.
@@ -67,8 +67,8 @@ class LoadedModel:
         self.close()
 
 
-def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
-    """The column specs of ``model_dir/MLmodel`` and the model's uuid."""
+def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str, dict[str, Any]]:
+    """The column specs of ``model_dir/MLmodel``, the model's uuid and its metadata (read once)."""
     mlmodel = model_dir / "MLmodel"
     if not mlmodel.is_file():
         raise ModelLoadError(f"{model_dir} is not an MLflow model directory (no MLmodel file)")
@@ -89,7 +89,8 @@ def read_signature(model_dir: Path) -> tuple[list[ColumnSpec], str]:
         columns.append(
             ColumnSpec(spec["name"], str(spec.get("type", "string")), bool(spec.get("required", True)))
         )
-    return columns, str(doc.get("model_uuid") or model_dir)
+    metadata = doc.get("metadata")
+    return columns, str(doc.get("model_uuid") or model_dir), metadata if isinstance(metadata, dict) else {}
 
 
 def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> LoadedModel:
@@ -100,8 +101,8 @@ def locate_model(model: str, ws: Workspace, tracking_uri: str | None = None) -> 
     files = contextlib.ExitStack()
     try:
         local = files.enter_context(open_model(model, ws, tracking_uri))
-        columns, identity = read_signature(local.path)
-        classes, id_column = model_classes(local.path), model_id_column(local.path)
+        columns, identity, metadata = read_signature(local.path)
+        classes, id_column = classes_in(metadata), id_column_in(metadata)
     except BaseException:
         files.close()
         raise

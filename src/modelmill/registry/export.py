@@ -262,12 +262,22 @@ def model_classes(model_dir: str | Path) -> list[Any] | None:
     """A classifier's labels in the model's order, as the train step recorded them in ``MLmodel``'s
     metadata (``task_classes``); ``None`` for a regression, a model exported before
     classification, or an unreadable ``MLmodel``."""
-    classes = model_metadata(model_dir).get("task_classes")
-    return list(classes) if isinstance(classes, list) else None
+    return classes_in(model_metadata(model_dir))
 
 
 def model_id_column(model_dir: str | Path) -> str | None:
     """The id column of the dataset spec the model was trained on (``id_column`` in ``MLmodel``'s
     metadata); ``None`` for a model exported before it was recorded, or a spec without an id."""
-    column = model_metadata(model_dir).get("id_column")
+    return id_column_in(model_metadata(model_dir))
+
+
+def classes_in(metadata: Mapping[str, Any]) -> list[Any] | None:
+    """:func:`model_classes` of an ``MLmodel`` metadata already read."""
+    classes = metadata.get("task_classes")
+    return list(classes) if isinstance(classes, list) else None
+
+
+def id_column_in(metadata: Mapping[str, Any]) -> str | None:
+    """:func:`model_id_column` of an ``MLmodel`` metadata already read."""
+    column = metadata.get("id_column")
     return column if isinstance(column, str) and column else None
