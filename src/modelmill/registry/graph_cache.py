@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 
 from modelmill.core.machine import cache_dir
+from modelmill.registry.tree_masks import MASK_ARRAYS
 
-_CODE = ("compiled_graph.py", "tree_layout.py", "tree_kernel.py")  # the code a cut depends on
-_ARRAYS = ("nodes", "values", "roots", "depths", "used")
+# the code a cut depends on
+_CODE = ("compiled_graph.py", "tree_layout.py", "tree_masks.py", "tree_kernel.py")
+_ARRAYS = ("nodes", "values", "roots", "depths", "used", *MASK_ARRAYS)
 
 
 def _key(blob: bytes) -> str:

@@ -114,7 +114,7 @@ class OnnxPredictor:
     runtime: str = field(default="onnx", init=False)
     classes: list[Any] | None = None  # from the report: a classifier's, in the model's order
     threshold: float | None = None  # binary: on P(classes[1]); None for multiclass
-    trees: str = "onnxruntime"  # who walks the trees: "compiled", or onnxruntime and why
+    trees: str = "onnxruntime"  # who evaluates the trees: "compiled (HOW)", or onnxruntime and why
     _labels: np.ndarray | None = field(default=None, init=False, repr=False)  # classes as an array
 
     def __post_init__(self) -> None:
@@ -237,9 +237,10 @@ def _graph(path: Path, threads: int | None) -> tuple[Any, str]:
     from modelmill.registry.compiled_graph import GraphNotCompiled, compile_graph
 
     try:
-        return compile_graph(path, threads), "compiled"
+        graph = compile_graph(path, threads)
     except GraphNotCompiled as exc:
         return session(path, threads), f"onnxruntime ({exc})"
+    return graph, f"compiled ({graph.trees.evaluator})"
 
 
 def load_sklearn_predictor(model_dir: Path, reason: str | None = None) -> SklearnPredictor:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from modelmill.core.machine import cache_dir
+from modelmill.registry.tree_masks import no_masks
 
 SOURCE = Path(__file__).with_name("_tree_kernel.c")
 FLAGS = ("-O3", "-fno-tree-vectorize", "-fPIC", "-shared")  # vectorized gathers were slower
@@ -122,10 +123,11 @@ def _load() -> ctypes.CDLL | str:
         return str(exc)
     except OSError as exc:
         return f"the built kernel does not load ({exc})"
-    function = library.mm_trees_sum
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    function.argtypes = [pointer, size, size, pointer, pointer, pointer, pointer, size, size, pointer]
-    function.restype = None
+    walk, masks = library.mm_trees_sum, library.mm_masks_sum
+    walk.argtypes = [pointer, size, size, pointer, pointer, pointer, pointer, size, size, pointer]
+    masks.argtypes = [pointer, size, size, size, *[pointer] * 7, size, pointer, pointer]
+    walk.restype = masks.restype = None
     return library
 
 
@@ -144,7 +146,10 @@ class CompiledTrees:
     """A tree ensemble laid out for the kernel: the sum of each row's leaves, plus ``base``.
 
     ``nodes`` is :data:`NODE_DTYPE`, every tree contiguous and breadth-first; ``roots`` and
-    ``depths`` index and bound each tree; ``values`` holds a leaf's value (0 for a split)."""
+    ``depths`` index and bound each tree; ``values`` holds a leaf's value (0 for a split).
+    When every tree has at most 64 leaves, the ``mask_*`` and ``leaf_*`` arrays
+    (:mod:`modelmill.registry.tree_masks`) are filled and the trees are evaluated from them
+    instead of walked."""
 
     nodes: np.ndarray
     values: np.ndarray
@@ -155,6 +160,13 @@ class CompiledTrees:
     used: np.ndarray  # the columns of X the splits read; ``nodes`` index into X[:, used]
     base: float = 0.0
     scale: float = 1.0  # 1 / trees for an averaged ensemble
+    mask_offsets: np.ndarray = field(default_factory=lambda: no_masks()["mask_offsets"])
+    mask_thresholds: np.ndarray = field(default_factory=lambda: no_masks()["mask_thresholds"])
+    mask_trees: np.ndarray = field(default_factory=lambda: no_masks()["mask_trees"])
+    mask_kills: np.ndarray = field(default_factory=lambda: no_masks()["mask_kills"])
+    mask_nan_right: np.ndarray = field(default_factory=lambda: no_masks()["mask_nan_right"])
+    leaf_first: np.ndarray = field(default_factory=lambda: no_masks()["leaf_first"])
+    leaf_values: np.ndarray = field(default_factory=lambda: no_masks()["leaf_values"])
     threads: int = 1
     library: ctypes.CDLL = field(default_factory=load_kernel, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
@@ -179,7 +191,21 @@ class CompiledTrees:
         out += self.base
         return out
 
+    @property
+    def evaluator(self) -> str:
+        """How the rows find their leaves: ``leaf masks`` (small trees) or ``full-depth walk``."""
+        return "leaf masks" if len(self.leaf_values) else "full-depth walk"
+
     def _sum(self, X: np.ndarray, out: np.ndarray) -> None:
+        if len(self.leaf_values):
+            live = np.empty(len(self.roots), dtype=np.uint64)  # this slice's scratch
+            self.library.mm_masks_sum(
+                X.ctypes.data, len(X), X.shape[1], len(self.mask_offsets) - 1, self.mask_offsets.ctypes.data,
+                self.mask_thresholds.ctypes.data, self.mask_trees.ctypes.data, self.mask_kills.ctypes.data,
+                self.mask_nan_right.ctypes.data, self.leaf_first.ctypes.data, self.leaf_values.ctypes.data,
+                len(self.roots), live.ctypes.data, out.ctypes.data,
+            )  # fmt: skip
+            return
         self.library.mm_trees_sum(
             X.ctypes.data, len(X), X.shape[1], self.nodes.ctypes.data, self.values.ctypes.data,
             self.roots.ctypes.data, self.depths.ctypes.data, len(self.roots), BLOCK_ROWS, out.ctypes.data,

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from modelmill.registry.tree_kernel import NODE_DTYPE
+from modelmill.registry.tree_masks import leaf_masks
 
 MAX_DEPTH = 64  # every row walks a tree's full depth: a deeper tree is left to onnxruntime
-# Every row walks a tree's full depth. Lopsided trees (boosting grown leaf-wise: a few leaves at
-# depth 25, most near 6) make that walk longer than onnxruntime's leaf-by-leaf one: on the tuned
-# boosting model (ratio 1.66) the kernel was 30% slower, on the course forest (1.22) 2.5x faster.
+# Trees of at most 64 leaves are not walked (leaf masks, :mod:`modelmill.registry.tree_masks`).
+# Larger ones are, every row to the tree's full depth. Lopsided trees (a few leaves at depth 25,
+# most near 6) make that walk longer than onnxruntime's leaf-by-leaf one: on a leaf-wise boosting
+# model (ratio 1.66) the walk was 30% slower, on the course forest (1.22) 2.5x faster.
 MAX_LOPSIDED = 1.4  # sum of tree depths / sum of mean leaf depths above which onnxruntime walks
 
 
@@ -173,7 +175,9 @@ def tree_arrays(node: Any, max_lopsided: float = MAX_LOPSIDED) -> dict[str, Any]
     np.add.at(values, new[leaves], np.asarray(weights, dtype=np.float64).ravel())
     first = np.flatnonzero(np.r_[True, trees[order][1:] != trees[order][:-1]])
     depths = np.maximum.reduceat(depth[order], first)
-    _check_balance(trees, branch, depth, int(depths.sum()), max_lopsided)
+    masks = leaf_masks(nodes, values, first, len(used))
+    if not len(masks["leaf_values"]):  # walked: only when not slower than onnxruntime
+        _check_balance(trees, branch, depth, int(depths.sum()), max_lopsided)
     count = len(first)
     base = np.asarray(
         found.get("base_values", found.get("base_values_as_tensor", [0.0])), dtype=np.float64
@@ -181,4 +185,4 @@ def tree_arrays(node: Any, max_lopsided: float = MAX_LOPSIDED) -> dict[str, Any]
     average = found.get("aggregate_function", "SUM") == "AVERAGE"
     return {"nodes": nodes, "values": values, "roots": first.astype(np.int32),
             "depths": depths.astype(np.int32), "columns": columns, "used": used, "base": float(base[0]),
-            "scale": 1.0 / count if average else 1.0}  # fmt: skip
+            "scale": 1.0 / count if average else 1.0, **masks}  # fmt: skip
