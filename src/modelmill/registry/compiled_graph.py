@@ -7,7 +7,9 @@ encoding becomes one onnxruntime session that ends at the trees' input, the tree
 evaluated by :mod:`modelmill.registry.tree_kernel`, and what came after is a second, tiny
 session. :class:`CompiledGraph` has onnxruntime's ``run(names, feeds)``, so the predictor
 uses it as it would the session, and its outputs have the graph's own types (the trees'
-float32 output).
+float32 output). A TF-IDF over token indexes is taken out of the first part too and computed
+from each row's few tokens (:mod:`modelmill.registry.text_cut`): with 400 terms, its dense
+form cost the boosting model more than its trees.
 
 A graph this cannot evaluate exactly (no tree node or several, a classifier's, unsupported
 split modes) or a machine without a C compiler gets a :class:`GraphNotCompiled` naming the
@@ -25,6 +27,7 @@ import numpy as np
 
 from modelmill.core.machine import cores
 from modelmill.registry.onnx_export import session
+from modelmill.registry.text_cut import TextPlan, cut_texts
 from modelmill.registry.tree_kernel import CompiledTrees, KernelUnavailable, load_kernel
 from modelmill.registry.tree_layout import UnsupportedTrees, tree_arrays
 
@@ -51,6 +54,7 @@ class CompiledGraph:
     passed: list[str]  # outputs of ``before`` that ``after`` also reads
     after: Any | None
     outputs: list[str]  # the graph's outputs, in order
+    texts: list[TextPlan] = field(default_factory=list)  # TF-IDF computed here, fed to ``before``
     whole: Callable[[], Any] | None = None  # the uncut graph's session, made if a part ever fails
     _fallback: Any = field(default=None, init=False, repr=False)
 
@@ -69,8 +73,10 @@ class CompiledGraph:
             return list(self._fallback.run(names, feeds))
 
     def _run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        early = dict(zip([o.name for o in self.before.get_outputs()], self.before.run(None, feeds),
-                         strict=True))  # fmt: skip
+        if self.texts:
+            feeds = {**feeds, **{plan.output: plan.values(feeds[plan.tokens]) for plan in self.texts}}
+        made = self.before.run(None, feeds)
+        early = {**feeds, **dict(zip([o.name for o in self.before.get_outputs()], made, strict=True))}
         values = self.trees.predict(early[self.trees_in]).astype(np.float32).reshape(-1, 1)
         found = {**early, self.trees_out: values}
         if self.after is not None:
@@ -147,6 +153,7 @@ class GraphSplit:
     trees_out: str
     passed: list[str]
     outputs: list[str]
+    texts: list[TextPlan] = field(default_factory=list)
 
 
 def split_graph(blob: bytes) -> GraphSplit:
@@ -161,6 +168,7 @@ def split_graph(blob: bytes) -> GraphSplit:
         trees = tree_arrays(tree)
         graph.node.remove(tree)  # the forest's attributes go with it: what is left is small
         trees_in = _narrowed(model, trees_in, trees)
+        texts = cut_texts(model)
         types = _types(model, trees_in, trees_out)
         early = _ancestors(graph, trees_in)
         before = [n for i, n in enumerate(graph.node) if i in early]
@@ -181,7 +189,7 @@ def split_graph(blob: bytes) -> GraphSplit:
         raise
     except Exception as exc:  # onnx refused a part: the whole graph still runs (not cached)
         raise GraphNotCompiled(_failed(exc), lasting=False) from None
-    return GraphSplit(first, last, trees, trees_in, trees_out, passed, outputs)
+    return GraphSplit(first, last, trees, trees_in, trees_out, passed, outputs, texts)
 
 
 def _narrowed(model: Any, trees_in: str, trees: dict[str, Any]) -> str:
@@ -223,4 +231,4 @@ def compile_graph(path: Path, threads: int | None = None) -> CompiledGraph:
     except Exception as exc:  # onnxruntime refused a part, the cache failed: the whole graph runs
         raise GraphNotCompiled(_failed(exc), lasting=False) from None
     return CompiledGraph(first, trees, split.trees_in, split.trees_out, split.passed, last, split.outputs,
-                         whole=lambda: session(path, threads))  # fmt: skip
+                         split.texts, whole=lambda: session(path, threads))  # fmt: skip

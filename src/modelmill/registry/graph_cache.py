@@ -28,7 +28,7 @@ from modelmill.core.machine import cache_dir
 from modelmill.registry.tree_masks import MASK_ARRAYS
 
 # the code a cut depends on
-_CODE = ("compiled_graph.py", "tree_layout.py", "tree_masks.py", "tree_kernel.py")
+_CODE = ("compiled_graph.py", "tree_layout.py", "tree_masks.py", "tree_kernel.py", "text_cut.py")
 _ARRAYS = ("nodes", "values", "roots", "depths", "used", *MASK_ARRAYS)
 
 
@@ -69,12 +69,14 @@ def cached_split(path: Path, split: Callable[[bytes], Any]) -> Any:
 def _facts(split: Any) -> dict[str, Any]:
     scalars = {k: v for k, v in split.trees.items() if k not in _ARRAYS}
     return {"trees_in": split.trees_in, "trees_out": split.trees_out, "passed": split.passed,
-            "outputs": split.outputs, "trees": scalars}  # fmt: skip
+            "outputs": split.outputs, "trees": scalars,
+            "texts": [plan.to_json() for plan in split.texts]}  # fmt: skip
 
 
 def _read(entry: Path) -> Any:
     """The entry's split (or its refusal, raised), ``None`` when absent or unreadable."""
     from modelmill.registry.compiled_graph import GraphNotCompiled, GraphSplit
+    from modelmill.registry.text_cut import TextPlan
 
     try:
         facts = json.loads((entry / "split.json").read_text())
@@ -90,6 +92,7 @@ def _read(entry: Path) -> Any:
             before=(entry / "before.onnx").read_bytes(), after=after.read_bytes() if after.exists() else None,
             trees=trees, trees_in=facts["trees_in"], trees_out=facts["trees_out"],
             passed=list(facts["passed"]), outputs=list(facts["outputs"]),
+            texts=[TextPlan.from_json(plan) for plan in facts["texts"]],
         )  # fmt: skip
     except GraphNotCompiled:
         raise
