@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from modelmill.core.machine import cores
+from modelmill.registry.graph_narrow import ancestors, narrow_parts
 from modelmill.registry.onnx_export import session
 from modelmill.registry.text_cut import TextPlan, cut_texts
 from modelmill.registry.tree_kernel import CompiledTrees, KernelUnavailable, load_kernel
@@ -93,18 +94,6 @@ def _tree_node(graph: Any) -> Any:
     return found[0]
 
 
-def _ancestors(graph: Any, tensor: str) -> set[int]:
-    """Indexes of the nodes ``tensor`` is computed from."""
-    producer = {out: i for i, node in enumerate(graph.node) for out in node.output}
-    wanted, seen = [tensor], set()
-    while wanted:
-        index = producer.get(wanted.pop())
-        if index is not None and index not in seen:
-            seen.add(index)
-            wanted.extend(graph.node[index].input)
-    return seen
-
-
 def _subgraph(model: Any, nodes: list[Any], inputs: list[Any], outputs: list[str], types: dict[str, Any]
               ) -> bytes:  # fmt: skip
     from onnx import helper
@@ -168,15 +157,16 @@ def split_graph(blob: bytes) -> GraphSplit:
         trees = tree_arrays(tree)
         graph.node.remove(tree)  # the forest's attributes go with it: what is left is small
         trees_in = _narrowed(model, trees_in, trees)
-        texts = cut_texts(model)
+        texts = narrow_parts(model, trees_in, cut_texts(model))
         types = _types(model, trees_in, trees_out)
-        early = _ancestors(graph, trees_in)
+        early = ancestors(graph, [trees_in])
+        outputs = [o.name for o in graph.output]
+        late = ancestors(graph, outputs) - early  # what neither needs (a part no split reads) goes
         before = [n for i, n in enumerate(graph.node) if i in early]
-        after = [n for i, n in enumerate(graph.node) if i not in early]
+        after = [n for i, n in enumerate(graph.node) if i in late]
         made = {out for node in after for out in node.output}
         given = made | {t.name for t in graph.initializer} | {trees_out, ""}
         passed = sorted({name for node in after for name in node.input if name not in given})
-        outputs = [o.name for o in graph.output]
         early_out = [trees_in, *passed, *(o for o in outputs if o not in made and o != trees_out)]
         first = _subgraph(model, before, list(graph.input), list(dict.fromkeys(early_out)), types)
         last = None

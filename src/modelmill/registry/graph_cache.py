@@ -28,7 +28,8 @@ from modelmill.core.machine import cache_dir
 from modelmill.registry.tree_masks import MASK_ARRAYS
 
 # the code a cut depends on
-_CODE = ("compiled_graph.py", "tree_layout.py", "tree_masks.py", "tree_kernel.py", "text_cut.py")
+_CODE = ("compiled_graph.py", "graph_narrow.py", "text_cut.py", "tree_layout.py", "tree_masks.py",
+         "tree_kernel.py")
 _ARRAYS = ("nodes", "values", "roots", "depths", "used", *MASK_ARRAYS)
 
 

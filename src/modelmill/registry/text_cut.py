@@ -23,7 +23,8 @@ FLOAT, DOUBLE = 1, 11  # ONNX TensorProto element types
 
 @dataclass(frozen=True)
 class TextPlan:
-    """One TF-IDF chain: ``output`` (float32 ``[N, width]``) from the ``tokens`` graph input."""
+    """One TF-IDF chain: ``output`` (float32 ``[N, width]``) from the ``tokens`` graph input;
+    only the terms ``columns`` (in that order) when the trees read no others."""
 
     tokens: str
     output: str
@@ -31,11 +32,14 @@ class TextPlan:
     binary: bool
     idf: tuple[float, ...] | None
     l2: bool
+    columns: tuple[int, ...] | None = None
 
     def values(self, tokens: np.ndarray) -> np.ndarray:
-        """``float32 [N, width]``: the chain's output for ``int64 [N, L]`` token indexes (-1 pads)."""
+        """``float32 [N, width or len(columns)]``: the chain's output for ``int64 [N, L]`` token
+        indexes (-1 pads)."""
         rows_n, length = tokens.shape if tokens.ndim == 2 else (len(tokens), 1)
-        out = np.zeros((rows_n, self.width), dtype=np.float32)
+        kept = self.width if self.columns is None else len(self.columns)
+        out = np.zeros((rows_n, kept), dtype=np.float32)
         if rows_n == 0 or length == 0:
             return out
         ordered = np.sort(tokens.reshape(rows_n, length), axis=1).ravel()
@@ -56,19 +60,26 @@ class TextPlan:
         if self.l2:
             norm = np.sqrt(np.bincount(rows, weights=value * value, minlength=rows_n))
             norm[norm == 0] = 1.0
-            value /= norm[rows]
+            value /= norm[rows]  # over every term: then only the kept ones are written
+        if self.columns is not None:
+            position = np.full(self.width, -1, dtype=np.int64)
+            position[list(self.columns)] = np.arange(kept)
+            terms = position[terms]
+            rows, terms, value = rows[terms >= 0], terms[terms >= 0], value[terms >= 0]
         out[rows, terms] = value.astype(np.float32)
         return out
 
     def to_json(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "output": self.output, "width": self.width, "binary": self.binary,
-                "idf": None if self.idf is None else list(self.idf), "l2": self.l2}  # fmt: skip
+                "idf": None if self.idf is None else list(self.idf), "l2": self.l2,
+                "columns": None if self.columns is None else list(self.columns)}  # fmt: skip
 
     @classmethod
     def from_json(cls, found: dict[str, Any]) -> TextPlan:
-        idf = found["idf"]
+        idf, columns = found["idf"], found["columns"]
         return cls(str(found["tokens"]), str(found["output"]), int(found["width"]), bool(found["binary"]),
-                   None if idf is None else tuple(float(x) for x in idf), bool(found["l2"]))  # fmt: skip
+                   None if idf is None else tuple(float(x) for x in idf), bool(found["l2"]),
+                   None if columns is None else tuple(int(x) for x in columns))  # fmt: skip
 
 
 class _Graph:
