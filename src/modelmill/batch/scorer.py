@@ -37,7 +37,7 @@ from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, op
 from modelmill.batch.validate import malformed_rejects, with_lines
 from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
-from modelmill.core.machine import release_free_memory
+from modelmill.core.machine import HeapTrimmer, release_free_memory
 from modelmill.registry.predictor import RUNTIMES
 from modelmill.store.workspace import Workspace
 
@@ -46,6 +46,9 @@ ROW = "row"  # the output's first column when the input has no id column
 # one predicted): at 25,000 rows the course forest's job peaks below the plain pandas script
 # at 100,000 (395 vs 434 MB on CSV), for ~10% fewer rows/s than at 100,000 (benchmarks/bench_score.py).
 DEFAULT_CHUNK_ROWS = 25_000
+# Freed heap kept before it is handed back (core.machine.HeapTrimmer): 64 MB kept the course
+# forest's CSV job at 420 MB against 390 when trimming after every chunk, 5-10% faster.
+TRIM_MARGIN = 64 << 20
 # Test hook: seconds to sleep after each chunk (makes "kill the job mid-way" deterministic).
 THROTTLE_ENV = "MODELMILL_SCORE_THROTTLE"
 ENGINES = ("local", "ray")
@@ -345,13 +348,14 @@ def _run(job: Job, runner: Runner, resume: bool, progress: Reporter | None, note
     resumed_from = state.rows_in
     reporter = progress or PlainProgress(notes)
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
+    trim = HeapTrimmer(TRIM_MARGIN)
 
     def stage(chunk: Chunk, out: pa.Table, rejects: pa.Table) -> None:
         rejects = with_lines(rejects, chunk)  # physical lines of the rejected rows (CSV)
         if chunk.malformed:
             rejects = pa.concat_tables([rejects, job.malformed_rejects(chunk)])
         staging.add_chunk(state, out, rejects, chunk.rows_in, len(chunk.malformed))
-        release_free_memory()  # each chunk's frames are freed by now: keep the peak at ~2 chunks
+        trim()  # each chunk's frames are freed by now: keep the peak near 2 chunks' worth
         reporter.advance(state.rows_in, state.rows_rejected)
         if throttle:
             time.sleep(throttle)

@@ -43,6 +43,34 @@ def release_free_memory() -> None:
         trim(0)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident set now (``/proc/self/statm``), ``None`` where there is none."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class HeapTrimmer:
+    """:func:`release_free_memory` only once the resident set has grown ``margin`` bytes past
+    what the last trim left. Each batch chunk frees 60+ MB that the next one allocates again:
+    trimming after every chunk gave it back and took it again page by page (1.2 us a row of
+    system time on 1M listings); every fourth chunk or so bounds the peak as well (about 30 MB
+    higher) for a third of that."""
+
+    def __init__(self, margin: int) -> None:
+        self.margin = margin
+        self._floor: int | None = None
+
+    def __call__(self) -> None:
+        now = resident_bytes()
+        if now is not None and self._floor is not None and now <= self._floor + self.margin:
+            return
+        release_free_memory()
+        self._floor = resident_bytes()
+
+
 @functools.lru_cache(maxsize=1)
 def _malloc_trim() -> Any:
     import ctypes
