@@ -320,10 +320,26 @@ def test_a_graph_is_cut_once_then_read_from_the_cache(
     monkeypatch.setattr(compiled_graph, "split_graph", lambda blob: cuts.append(1) or real(blob))
     assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == []
     [entry] = (tmp_path / "cache" / "graphs").iterdir()
-    (entry / "trees.npz").write_bytes((entry / "trees.npz").read_bytes()[:-100])  # damaged
+    (entry / "trees.bin").write_bytes((entry / "trees.bin").read_bytes()[:-100])  # damaged
     assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == [1]
     assert np.array_equal(compile_graph(path).run(None, {"X": X})[0], first) and cuts == [1]  # mended
     assert graph_cache._read(entry) is not None
+
+
+def test_leaf_masks_come_back_from_the_cache_as_they_were_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelmill.registry import graph_cache
+
+    monkeypatch.setenv("MODELMILL_CACHE_DIR", str(tmp_path / "cache"))
+    path = _caterpillar(tmp_path, 63)
+    cut = compile_graph(path).trees
+    [entry] = (tmp_path / "cache" / "graphs").iterdir()
+    read = graph_cache._read(entry).trees
+    assert cut.evaluator == "leaf masks"
+    for name in graph_cache._ARRAYS:
+        assert read[name].dtype == getattr(cut, name).dtype and np.array_equal(read[name], getattr(cut, name))
+        assert read[name].flags.writeable
 
 
 def test_a_refusal_is_remembered_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,12 +3,16 @@
 Cutting the course forest's graph (:func:`~modelmill.registry.compiled_graph.split_graph`)
 imports the ``onnx`` package (1 s) and lays out 230,000 nodes (0.5 s): a third of a small
 scoring job. The result depends only on the graph's bytes and on the code that cut it, so it
-is kept under ``<cache>/graphs/<key>/`` (``before.onnx``, ``after.onnx``, ``trees.npz``,
-``split.json``), ``key`` the SHA-256 of both. A folder is written beside its final name and
-renamed into place, so a reader sees a whole entry or none; an entry that does not read back,
-or whose files do not match the SHA-256 sums in ``split.json`` (truncated, edited), is cut
-again. A graph the kernel does not evaluate is remembered too, with its reason. The cache is
-an optimisation: when it cannot be written, the cut is just not kept.
+is kept under ``<cache>/graphs/<key>/`` (``before.onnx``, ``after.onnx``, ``trees.bin``,
+``split.json``), ``key`` the SHA-256 of both. The trees' arrays are raw bytes described in
+``split.json``, not an ``.npz``: ``np.load`` parses each array's header with ``ast``, which
+CPython 3.11 does not allow in two threads at once (``SystemError: AST constructor
+recursion depth mismatch`` when serving loaded a champion and a challenger together). A
+folder is written beside its final name and renamed into place, so a reader sees a whole
+entry or none; an entry that does not read back, or whose files do not match the SHA-256
+sums in ``split.json`` (truncated, edited), is cut again. A graph the kernel does not
+evaluate is remembered too, with its reason. The cache is an optimisation: when it cannot be
+written, the cut is just not kept.
 """
 
 from __future__ import annotations
@@ -74,6 +78,30 @@ def _facts(split: Any) -> dict[str, Any]:
             "texts": [plan.to_json() for plan in split.texts]}  # fmt: skip
 
 
+def _packed(trees: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The arrays' bytes one after another, and each one's dtype, shape and place."""
+    chunks, layout, at = [], {}, 0
+    for name in _ARRAYS:
+        array = np.ascontiguousarray(trees[name])
+        layout[name] = {"dtype": np.lib.format.dtype_to_descr(array.dtype), "shape": list(array.shape),
+                        "offset": at}  # fmt: skip
+        chunks.append(array.tobytes())
+        at += array.nbytes
+    return b"".join(chunks), layout
+
+
+def _unpacked(blob: bytes, layout: dict[str, Any]) -> dict[str, np.ndarray]:
+    found = {}
+    for name in _ARRAYS:
+        place = layout[name]
+        descr = place["dtype"]
+        dtype = np.dtype([tuple(f) for f in descr] if isinstance(descr, list) else descr)
+        count = int(np.prod(place["shape"], dtype=np.int64))
+        flat = np.frombuffer(blob, dtype=dtype, count=count, offset=int(place["offset"]))
+        found[name] = flat.reshape(place["shape"]).copy()  # writable, not a view of the file's bytes
+    return found
+
+
 def _read(entry: Path) -> Any:
     """The entry's split (or its refusal, raised), ``None`` when absent or unreadable."""
     from modelmill.registry.compiled_graph import GraphNotCompiled, GraphSplit
@@ -86,8 +114,7 @@ def _read(entry: Path) -> Any:
         for name, digest in facts["sha256"].items():  # verified: a damaged entry is cut again
             if hashlib.sha256((entry / name).read_bytes()).hexdigest() != digest:
                 return None
-        with np.load(entry / "trees.npz", allow_pickle=False) as arrays:
-            trees = {**facts["trees"], **{name: arrays[name] for name in _ARRAYS}}
+        trees = {**facts["trees"], **_unpacked((entry / "trees.bin").read_bytes(), facts["arrays"])}
         after = entry / "after.onnx"
         return GraphSplit(
             before=(entry / "before.onnx").read_bytes(), after=after.read_bytes() if after.exists() else None,
@@ -113,7 +140,9 @@ def _write(entry: Path, facts: dict[str, Any], split: Any = None) -> None:
             (temporary / "before.onnx").write_bytes(split.before)
             if split.after is not None:
                 (temporary / "after.onnx").write_bytes(split.after)
-            np.savez(temporary / "trees.npz", **{name: split.trees[name] for name in _ARRAYS})
+            packed, facts = _packed(split.trees), {**facts}
+            (temporary / "trees.bin").write_bytes(packed[0])
+            facts["arrays"] = packed[1]
         files = sorted(p.name for p in temporary.iterdir())
         digests = {name: hashlib.sha256((temporary / name).read_bytes()).hexdigest() for name in files}
         (temporary / "split.json").write_text(json.dumps({**facts, "sha256": digests}))
