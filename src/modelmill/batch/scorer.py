@@ -44,7 +44,7 @@ from modelmill.store.workspace import Workspace
 ROW = "row"  # the output's first column when the input has no id column
 # Rows per chunk. Up to three chunks are in memory at once (one read ahead, one being encoded,
 # one predicted): at 25,000 rows the course forest's job peaks below the plain pandas script
-# at 100,000 (395 vs 434 MB on CSV), for ~10% fewer rows/s than at 100,000 (benchmarks/bench_score.py).
+# at 100,000 (412 vs 457 MB on CSV), for ~10% fewer rows/s than at 100,000 (benchmarks/bench_score.py).
 DEFAULT_CHUNK_ROWS = 25_000
 # Freed heap kept before it is handed back (core.machine.HeapTrimmer): 64 MB kept the course
 # forest's CSV job at 420 MB against 390 when trimming after every chunk, 5-10% faster.

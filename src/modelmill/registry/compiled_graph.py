@@ -161,7 +161,7 @@ def split_graph(blob: bytes) -> GraphSplit:
         types = _types(model, trees_in, trees_out)
         early = ancestors(graph, [trees_in])
         outputs = [o.name for o in graph.output]
-        late = ancestors(graph, outputs) - early  # what neither needs (a part no split reads) goes
+        late = ancestors(graph, outputs) - early  # nodes neither part needs (a part no split reads): dropped
         before = [n for i, n in enumerate(graph.node) if i in early]
         after = [n for i, n in enumerate(graph.node) if i in late]
         made = {out for node in after for out in node.output}
