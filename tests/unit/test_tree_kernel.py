@@ -104,11 +104,26 @@ def test_leaf_wise_boosting_is_evaluated_from_leaf_masks(
     np.testing.assert_allclose(compiled.predict(held_out), pipeline.predict(held_out), rtol=1e-4)
 
 
+def _one_node_file(node: object, columns: int, path: Path) -> Path:
+    """A graph of the tree node alone (``X`` float ``[N, columns]`` in, ``Y`` out), written to ``path``."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [node], path.stem, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, columns])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
 def _caterpillar(folder: Path, splits: int) -> Path:
     """One tree, every split's true child a leaf: ``x0 <= k + 0.5`` at depth k gives leaf k (value
     k + 1), and the last false child is leaf ``splits``; ``splits + 1`` leaves, as lopsided as a tree
     gets. A missing x0 goes right at splits 0 and 1 and left (true) at split 2."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     leaves = list(range(splits, 2 * splits + 1))
     node = helper.make_node(
@@ -123,16 +138,7 @@ def _caterpillar(folder: Path, splits: int) -> Path:
         target_treeids=[0] * len(leaves), target_nodeids=leaves, target_ids=[0] * len(leaves),
         target_weights=[float(k + 1) for k in range(len(leaves))],
     )  # fmt: skip
-    graph = helper.make_graph(
-        [node], "caterpillar", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 1])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
-    )  # fmt: skip
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
-    )
-    path = folder / f"caterpillar{splits}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return path
+    return _one_node_file(node, 1, folder / f"caterpillar{splits}.onnx")
 
 
 def test_a_tree_of_64_leaves_uses_every_bit_of_its_mask(tmp_path: Path) -> None:
@@ -361,7 +367,7 @@ def test_a_refusal_is_remembered_with_its_reason(tmp_path: Path, monkeypatch: py
 
 def _hand_made(folder: Path, tracks_true: list[int]) -> Path:
     """One tree: x0 <= 0.5 ? (x1 <= 2.5 ? 1.0 : 2.0) : 3.0, missing values routed by ``tracks_true``."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     node = helper.make_node(
         "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
@@ -373,16 +379,7 @@ def _hand_made(folder: Path, tracks_true: list[int]) -> Path:
         target_treeids=[0, 0, 0], target_nodeids=[2, 3, 4], target_ids=[0, 0, 0],
         target_weights=[1.0, 2.0, 3.0], base_values=[0.25],
     )  # fmt: skip
-    graph = helper.make_graph(
-        [node], "hand", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
-    )  # fmt: skip
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
-    )
-    path = folder / f"hand{tracks_true}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return path
+    return _one_node_file(node, 2, folder / f"hand{tracks_true}.onnx")
 
 
 @pytest.mark.parametrize("tracks_true", [[0, 0], [1, 0], [0, 1], [1, 1]])

@@ -140,9 +140,9 @@ def _write(entry: Path, facts: dict[str, Any], split: Any = None) -> None:
             (temporary / "before.onnx").write_bytes(split.before)
             if split.after is not None:
                 (temporary / "after.onnx").write_bytes(split.after)
-            packed, facts = _packed(split.trees), {**facts}
-            (temporary / "trees.bin").write_bytes(packed[0])
-            facts["arrays"] = packed[1]
+            blob, layout = _packed(split.trees)
+            (temporary / "trees.bin").write_bytes(blob)
+            facts = {**facts, "arrays": layout}
         files = sorted(p.name for p in temporary.iterdir())
         digests = {name: hashlib.sha256((temporary / name).read_bytes()).hexdigest() for name in files}
         (temporary / "split.json").write_text(json.dumps({**facts, "sha256": digests}))

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from modelmill.registry.text_cut import FLOAT, TextPlan
+from modelmill.registry.text_cut import FLOAT, GraphIndex, TextPlan
+from modelmill.registry.tree_layout import attributes
 
 
 def ancestors(graph: Any, tensors: list[str]) -> set[int]:
@@ -63,37 +64,23 @@ def _probe(model: Any, names: list[str]) -> list[np.ndarray]:
     return list(runner.run(names, {i.name: _dummy(i) for i in model.graph.input}))
 
 
-def _readers(graph: Any) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            found[name] = found.get(name, 0) + 1
-    for output in graph.output:
-        found[output.name] = found.get(output.name, 0) + 1
-    return found
-
-
 def _chain(graph: Any, taken: str) -> tuple[Any, Any, Any, np.ndarray] | None:
     """``Gather(Cast?(Concat(parts)), columns)`` ending in ``taken``: its three nodes and columns."""
-    from onnx import helper, numpy_helper
-
     producer = {out: node for node in graph.node for out in node.output}
-    readers = _readers(graph)
+    index = GraphIndex(graph)
     gather = producer.get(taken)
-    constants = {t.name: t for t in graph.initializer}
-    if gather is None or gather.op_type != "Gather" or gather.input[1] not in constants:
+    if gather is None or gather.op_type != "Gather" or gather.input[1] not in index.constants:
         return None
-    columns = numpy_helper.to_array(constants[gather.input[1]])
+    columns = index.constants[gather.input[1]]
     source, cast = gather.input[0], None
     node = producer.get(source)
-    to = {a.name: helper.get_attribute_value(a) for a in node.attribute} if node is not None else {}
-    if node is not None and node.op_type == "Cast" and to.get("to") == FLOAT and readers[source] == 1:
+    is_cast = node is not None and node.op_type == "Cast" and attributes(node).get("to") == FLOAT
+    if is_cast and index.uses(source) == 1:
         cast, source = node, node.input[0]
         node = producer.get(source)
-    axis = {a.name: helper.get_attribute_value(a) for a in node.attribute}.get("axis") if node else None
-    if node is None or node.op_type != "Concat" or axis not in (1, -1) or readers[source] != 1:
+    if node is None or node.op_type != "Concat" or attributes(node).get("axis") not in (1, -1):
         return None
-    if len(set(node.input)) != len(node.input) or np.any(np.diff(columns) <= 0):
+    if index.uses(source) != 1 or len(set(node.input)) != len(node.input) or np.any(np.diff(columns) <= 0):
         return None
     return gather, cast, node, columns
 
@@ -118,7 +105,7 @@ def narrow_parts(model: Any, taken: str, plans: list[TextPlan]) -> list[TextPlan
     widths = [p.shape[1] for p in probed]
     if columns.max(initial=-1) >= sum(widths):  # the parts are not what the trees read
         return plans
-    readers, by_output = _readers(graph), {plan.output: plan for plan in plans}
+    index, by_output = GraphIndex(graph), {plan.output: plan for plan in plans}
     inputs = {i.name: i for i in graph.input}
     kept, offsets = [], np.cumsum([0, *widths])
     for name, first, width in zip(parts, offsets, widths, strict=False):
@@ -126,7 +113,7 @@ def narrow_parts(model: Any, taken: str, plans: list[TextPlan]) -> list[TextPlan
         if not len(chosen):
             continue
         plan = by_output.get(name)
-        if plan is not None and readers[name] == 1 and name in inputs:
+        if plan is not None and index.uses(name) == 1 and name in inputs:
             by_output[name] = dataclasses.replace(plan, columns=tuple(int(c) for c in chosen))
             inputs[name].type.tensor_type.shape.dim[1].dim_value = len(chosen)
         elif len(chosen) != width:

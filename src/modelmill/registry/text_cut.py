@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from modelmill.registry.tree_layout import attributes
+
 FLOAT, DOUBLE = 1, 11  # ONNX TensorProto element types
 
 
@@ -82,8 +84,8 @@ class TextPlan:
                    None if columns is None else tuple(int(x) for x in columns))  # fmt: skip
 
 
-class _Graph:
-    """Who makes and who reads each tensor, and the constant initializers."""
+class GraphIndex:
+    """Who reads each tensor, the graph's outputs and its constant initializers."""
 
     def __init__(self, graph: Any) -> None:
         from onnx import numpy_helper
@@ -95,6 +97,10 @@ class _Graph:
                 self.readers.setdefault(name, []).append(node)
         self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.outputs = {o.name for o in graph.output}
+
+    def uses(self, tensor: str) -> int:
+        """How many nodes read ``tensor``, plus one if it is a graph output."""
+        return len(self.readers.get(tensor, [])) + (tensor in self.outputs)
 
     def only_reader(self, tensor: str, op_type: str) -> Any | None:
         """The single node reading ``tensor`` if it is an ``op_type`` (and ``tensor`` no graph output)."""
@@ -109,18 +115,15 @@ class _Graph:
 
 
 def _attribute(node: Any, name: str) -> Any:
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return None
+    """One attribute of ``node`` (lists as Python lists), ``None`` when absent."""
+    value = attributes(node).get(name)
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _counts_all_terms(node: Any, inputs: set[str]) -> int | None:
     """The width ``W`` when ``node`` counts unigram indexes ``0..W-1`` of a graph input, else ``None``."""
     pool = list(_attribute(node, "pool_int64s") or [])
-    fixed = {"mode": b"TF", "min_gram_length": 1, "max_gram_length": 1, "max_skip_count": 0}
+    fixed = {"mode": "TF", "min_gram_length": 1, "max_gram_length": 1, "max_skip_count": 0}
     if node.input[0] not in inputs or any(_attribute(node, k) != v for k, v in fixed.items()):
         return None
     if list(_attribute(node, "ngram_counts") or []) != [0] or pool != list(range(len(pool))):
@@ -128,7 +131,7 @@ def _counts_all_terms(node: Any, inputs: set[str]) -> int | None:
     return len(pool) if list(_attribute(node, "ngram_indexes") or []) == pool and pool else None
 
 
-def _chain(g: _Graph, start: Any, width: int) -> tuple[list[Any], TextPlan] | None:
+def _chain(g: GraphIndex, start: Any, width: int) -> tuple[list[Any], TextPlan] | None:
     """The nodes from ``start`` to the final float cast and what they compute, or ``None``."""
     nodes, tensor, binary, idf, l2 = [start], start.output[0], False, None, False
     low = g.only_reader(tensor, "Min")
@@ -151,7 +154,7 @@ def _chain(g: _Graph, start: Any, width: int) -> tuple[list[Any], TextPlan] | No
     return [*nodes, last], TextPlan(start.input[0], last.output[0], width, binary, idf, l2)
 
 
-def _l2(g: _Graph, tensor: str) -> list[Any] | None:
+def _l2(g: GraphIndex, tensor: str) -> list[Any] | None:
     """``tensor / where(norm == 0, 1, norm)`` with ``norm = ReduceL2(tensor, axes=[1])``: its nodes."""
     found = {node.op_type: node for node in g.readers.get(tensor, [])}
     norm, div = found.get("ReduceL2"), found.get("Div")
@@ -181,7 +184,7 @@ def cut_texts(model: Any) -> list[TextPlan]:
     from onnx import TensorProto, helper
 
     graph = model.graph
-    g = _Graph(graph)
+    g = GraphIndex(graph)
     inputs = {i.name for i in graph.input}
     plans: list[TextPlan] = []
     for node in [n for n in graph.node if n.op_type == "TfIdfVectorizer"]:
