@@ -32,3 +32,23 @@ def test_the_resident_set_is_read_from_proc() -> None:
     after = machine.resident_bytes()
     assert before is not None and after is not None and after - before > 32 << 20
     del block
+
+
+def test_a_frozen_heap_is_unfrozen_after_the_block_and_a_callers_freeze_kept() -> None:
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with machine.frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(KeyboardInterrupt), machine.frozen_heap():
+        raise KeyboardInterrupt
+    assert gc.get_freeze_count() == 0  # unfrozen on the way out of an interrupted job too
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with machine.frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen  # the caller's freeze is theirs to undo
+    finally:
+        gc.unfreeze()

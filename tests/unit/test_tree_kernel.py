@@ -391,6 +391,58 @@ def test_each_missing_value_rule_and_the_base_value(tmp_path: Path, tracks_true:
     assert got[0] == np.float32(1.25) and got[1] == np.float32(3.25) and got[2] == np.float32(2.25)
 
 
+@pytest.mark.parametrize("tracks_true", [[0, 0], [1, 0], [0, 1], [1, 1]])
+def test_a_walk_fills_a_missing_value_with_the_infinity_going_its_way(
+    tmp_path: Path, tracks_true: list[int]
+) -> None:
+    """Each column's splits all send a missing value one way: it is replaced by +inf (right) or
+    -inf (left, the true branch) and the walk leaves out its NaN test, with the same sums."""
+    from dataclasses import replace
+
+    from modelmill.registry.tree_masks import no_masks
+
+    nan = np.float32("nan")
+    X = np.array([[0.5, 2.5], [0.6, 0], [nan, 1], [nan, nan], [0.1, nan], [nan, 9], [0.4, 2.6]], np.float32)
+    path = _hand_made(tmp_path, tracks_true)
+    walked = replace(compile_graph(path).trees, **no_masks())
+    assert walked.evaluator == "full-depth walk"
+    filled, finite = walked._filled(X)
+    assert finite and not np.isnan(filled).any() and np.isnan(X).sum() == 5  # the caller's X kept
+    assert list(filled[3]) == [-np.inf if t else np.inf for t in tracks_true]
+    tested = np.zeros(len(X))
+    walked._sum(X, tested, finite=False)  # the walk that tests for NaN, on the unfilled rows
+    got = walked.predict(X)
+    assert np.array_equal(got, tested * walked.scale + walked.base)
+    assert np.array_equal(got.astype(np.float32), session(path).run(None, {"X": X})[0].ravel())
+
+
+def test_a_column_whose_splits_disagree_keeps_the_nan_test(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from modelmill.registry.tree_masks import no_masks
+
+    X = np.r_[np.linspace(-2, 66, 400), np.nan, 2.2, np.nan].astype(np.float32).reshape(-1, 1)
+    path = _caterpillar(tmp_path, 63)  # x0's missing values go right at two splits, left at one
+    walked = replace(compile_graph(path).trees, **no_masks())
+    same, finite = walked._filled(X)
+    assert same is X and not finite
+    got = walked.predict(X)
+    assert got[-3] == 3.0
+    assert np.array_equal(got.astype(np.float32), session(path).run(None, {"X": X})[0].ravel())
+    assert np.array_equal(walked.predict(np.nan_to_num(X))[:400], got[:400])
+
+
+def test_no_fill_when_a_right_going_threshold_is_not_below_infinity() -> None:
+    nodes = np.zeros(3, dtype=tree_kernel.NODE_DTYPE)
+    nodes["left"] = [1, 1, 2]  # a split on column 1, then two leaves pointing at themselves
+    nodes["feature"] = np.array([1 | 1 << 31, 0, 0], np.int64).astype(np.uint32).view(np.int32)
+    nodes["threshold"] = [0.5, np.inf, np.inf]
+    assert list(tree_kernel.missing_fill(nodes, 2)) == [-np.inf, np.inf]
+    for threshold in (np.inf, np.nan):  # x > threshold is never true: +inf would go left
+        nodes["threshold"][0] = threshold
+        assert tree_kernel.missing_fill(nodes, 2) is None
+
+
 def test_double_thresholds_are_rounded_down_to_the_same_decisions() -> None:
     from modelmill.registry.tree_layout import _thresholds
 

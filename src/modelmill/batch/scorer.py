@@ -37,7 +37,7 @@ from modelmill.batch.readers import Chunk, Source, column_names, iter_chunks, op
 from modelmill.batch.validate import malformed_rejects, with_lines
 from modelmill.batch.writer import Progress, Staging
 from modelmill.core.errors import UsageError
-from modelmill.core.machine import HeapTrimmer, release_free_memory
+from modelmill.core.machine import HeapTrimmer, frozen_heap, release_free_memory
 from modelmill.registry.predictor import RUNTIMES
 from modelmill.store.workspace import Workspace
 
@@ -286,9 +286,10 @@ def _local_runner(job: Job, state: Progress, stage: Callable[[Chunk, pa.Table, p
             first += chunk.table.num_rows
             yield slimmed(chunk, ready)
 
-    for chunk, ready in prefetched(prepared()):
-        out, rejects, _ = finish_chunk(ready, estimator, job.schema)
-        stage(chunk, out, rejects)
+    with frozen_heap():
+        for chunk, ready in prefetched(prepared()):
+            out, rejects, _ = finish_chunk(ready, estimator, job.schema)
+            stage(chunk, out, rejects)
 
 
 def score(

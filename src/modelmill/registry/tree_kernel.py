@@ -124,10 +124,11 @@ def _load() -> ctypes.CDLL | str:
     except OSError as exc:
         return f"the built kernel does not load ({exc})"
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    walk, masks = library.mm_trees_sum, library.mm_masks_sum
-    walk.argtypes = [pointer, size, size, pointer, pointer, pointer, pointer, size, size, pointer]
-    masks.argtypes = [pointer, size, size, size, *[pointer] * 7, size, pointer, pointer]
-    walk.restype = masks.restype = None
+    for walk in (library.mm_trees_sum, library.mm_trees_sum_finite):
+        walk.argtypes = [pointer, size, size, pointer, pointer, pointer, pointer, size, size, pointer]
+        walk.restype = None
+    library.mm_masks_sum.argtypes = [pointer, size, size, size, *[pointer] * 7, size, pointer, pointer]
+    library.mm_masks_sum.restype = None
     return library
 
 
@@ -139,6 +140,24 @@ def load_kernel() -> ctypes.CDLL:
     if isinstance(loaded, str):
         raise KernelUnavailable(loaded)
     return loaded
+
+
+def missing_fill(nodes: np.ndarray, width: int) -> np.ndarray | None:
+    """For each of ``width`` columns, the value a missing one can be replaced by without changing
+    any row's leaf: ``+inf`` where every split on the column sends it right (``+inf`` exceeds
+    every threshold, all below ``+inf``), ``-inf`` where every one sends it left (``-inf``
+    exceeds none). ``None`` when a column's splits disagree, or a right-going one's threshold
+    is not below ``+inf``: then rows with missing values take the walk that tests for them."""
+    split = nodes["left"] != np.arange(len(nodes))  # a leaf points at itself
+    feature = nodes["feature"][split].view(np.uint32)
+    column = (feature & 0x7FFFFFFF).astype(np.int64)
+    right = feature >> 31 == 1
+    if not np.all(nodes["threshold"][split][right] < np.inf):  # NaN compares False too
+        return None
+    goes_right = np.bincount(column[right], minlength=width)
+    if np.any((goes_right > 0) & (goes_right < np.bincount(column, minlength=width))):
+        return None
+    return np.where(goes_right > 0, np.inf, -np.inf).astype(np.float32)
 
 
 @dataclass
@@ -171,6 +190,10 @@ class CompiledTrees:
     library: ctypes.CDLL = field(default_factory=load_kernel, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _fill: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._fill = None if len(self.leaf_values) else missing_fill(self.nodes, len(self.used))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """``float64 [N]``: the ensemble's value for each row of ``X`` (``float32 [N, >= columns]``)."""
@@ -179,14 +202,17 @@ class CompiledTrees:
         if len(self.used) < X.shape[1]:
             X = X[:, self.used]
         X = np.ascontiguousarray(X, dtype=np.float32)
+        finite = False
+        if not len(self.leaf_values):  # walked: a block without missing values walks faster
+            X, finite = self._filled(X)
         out = np.zeros(len(X), dtype=np.float64)
         parts = max(1, min(self.threads, len(X) // MIN_SPLIT_ROWS))
         if parts == 1:
-            self._sum(X, out)
+            self._sum(X, out, finite)
         else:
             bounds = np.linspace(0, len(X), parts + 1).astype(int)
             slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-            list(self._executor().map(lambda s: self._sum(X[s], out[s]), slices))
+            list(self._executor().map(lambda s: self._sum(X[s], out[s], finite), slices))
         out *= self.scale
         out += self.base
         return out
@@ -196,7 +222,17 @@ class CompiledTrees:
         """How the rows find their leaves: ``leaf masks`` (small trees) or ``full-depth walk``."""
         return "leaf masks" if len(self.leaf_values) else "full-depth walk"
 
-    def _sum(self, X: np.ndarray, out: np.ndarray) -> None:
+    def _filled(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``X`` and whether it has no missing value now: each is replaced by its column's fill
+        (a new array; the caller's is left alone), unless some column has no fill."""
+        missing = np.isnan(X)
+        if not missing.any():
+            return X, True
+        if self._fill is None:
+            return X, False
+        return np.where(missing, self._fill, X), True
+
+    def _sum(self, X: np.ndarray, out: np.ndarray, finite: bool = False) -> None:
         if len(self.leaf_values):
             live = np.empty(len(self.roots), dtype=np.uint64)  # this slice's scratch
             self.library.mm_masks_sum(
@@ -206,7 +242,8 @@ class CompiledTrees:
                 len(self.roots), live.ctypes.data, out.ctypes.data,
             )  # fmt: skip
             return
-        self.library.mm_trees_sum(
+        walk = self.library.mm_trees_sum_finite if finite else self.library.mm_trees_sum
+        walk(
             X.ctypes.data, len(X), X.shape[1], self.nodes.ctypes.data, self.values.ctypes.data,
             self.roots.ctypes.data, self.depths.ctypes.data, len(self.roots), BLOCK_ROWS, out.ctypes.data,
         )  # fmt: skip
