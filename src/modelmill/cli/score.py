@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modelmill.cli._common import JsonOption, WorkspaceOption, handle_errors, open_ws, print_json
-from modelmill.cli._project import ConfigDirOption, LazyProject
+from modelmill.cli._project import ConfigDirOption, LazyProject, LazyWorkspace
 
 
 @handle_errors(resume="the finished chunks are staged next to the output: add --resume to continue")
@@ -81,7 +81,7 @@ def score_command(
         default_id=lambda: defaults().id_column,
         rejects_url=rejects,
         resume=resume,
-        workspace=open_ws(workspace if workspace is not None else defaults().workspace),
+        workspace=LazyWorkspace(lambda: open_ws(workspace or defaults().workspace)),  # a --model DIR: never
         tracking_uri=tracking_uri or (defaults().tracking_uri if model.startswith("models:/") else None),
         progress=PlainProgress(sys.stderr) if as_json else default_progress(sys.stderr),
         engine=engine,

@@ -133,13 +133,17 @@ def _text(values: pd.Series) -> np.ndarray:
 def _arrow_text(values: pd.Series) -> Any:
     """An Arrow-backed text column (pandas' ``str``) as an Arrow array, ``""`` for missing: what
     :func:`_text` gives, without making a Python string per row (0.3 us a row)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrow = pa.array(values.array)  # zero-copy; chunked when pandas' array is
-    if isinstance(arrow, pa.ChunkedArray):
-        arrow = arrow.combine_chunks()
-    return pc.fill_null(arrow, "")
+    return pc.fill_null(_arrow_array(values), "")
+
+
+def _arrow_array(values: pd.Series) -> Any:
+    """An Arrow-backed column's values as one Arrow array (zero-copy unless pandas' is chunked)."""
+    import pyarrow as pa
+
+    arrow = pa.array(values.array)
+    return arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
 
 
 def _categories(values: pd.Series) -> np.ndarray:
@@ -147,6 +151,18 @@ def _categories(values: pd.Series) -> np.ndarray:
 
 
 def _days(values: pd.Series, format: str | None = None) -> np.ndarray:
+    """Days from 1970-01-01, NaN where missing or unparsable. Arrow-backed text (batch scoring)
+    has its ``YYYY-MM-DD`` dates read by the C kernel (0.05 us a row, pandas 0.4); pandas parses
+    the rest, and everything without a compiler."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray):
+        from modelmill.features.text_kernel import iso_days
+
+        fast = iso_days(_arrow_array(values))
+        if fast is not None:
+            days, done = fast
+            if not done.all():
+                days[~done] = _days(values[~done].astype(object), format)
+            return days
     parsed = parse_dates(values, format)
     return ((parsed.to_numpy() - _EPOCH) / _DAY).astype(np.float64)  # NaT -> NaN
 

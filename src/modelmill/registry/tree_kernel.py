@@ -1,29 +1,19 @@
-"""The compiled tree evaluator: ``_tree_kernel.c`` built once with the machine's C compiler.
+"""The compiled tree evaluator: ``_tree_kernel.c``, built once by :mod:`modelmill.core.native`.
 
 Batch scoring spends nearly all its time walking trees (98% of the ONNX graph's time on the
 course forest). No library we measured walks deep trees fast: on that forest (100 trees of
 depth 15, 1,400 node visits a row) scikit-learn takes 11 us a row on one core, onnxruntime
 about 20, tl2cgen's generated C 40, treelite's GTIL 120, a numba port 10. The kernel takes
-about 4 (see its header for why), so it is ours: a 50-line C file compiled at first use
-with ``$CC`` (default ``cc``) into the user cache (``$MODELMILL_CACHE_DIR``, else
-``$XDG_CACHE_HOME/modelmill``, else ``~/.cache/modelmill``), keyed by the source, flags,
-compiler and platform, written atomically, loaded with ctypes (which releases the GIL, so
-row slices run on several threads). Without a compiler, or with ``MODELMILL_TREE_KERNEL=off``,
-:func:`load_kernel` says why and the caller keeps onnxruntime's own tree evaluator.
+about 2 (see its header for why), so it is ours. Without a compiler, or with
+``MODELMILL_TREE_KERNEL=off``, :func:`load_kernel` says why and the caller keeps
+onnxruntime's own tree evaluator.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import itertools
 import os
-import platform
-import shutil
-import stat
-import subprocess
-import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,97 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-from modelmill.core.machine import cache_dir
+from modelmill.core.native import KernelUnavailable, load_library
 from modelmill.registry.tree_masks import no_masks
 
 SOURCE = Path(__file__).with_name("_tree_kernel.c")
-FLAGS = ("-O3", "-fno-tree-vectorize", "-fPIC", "-shared")  # vectorized gathers were slower
 SWITCH_ENV = "MODELMILL_TREE_KERNEL"  # "off": never compile, keep onnxruntime's trees
 BLOCK_ROWS = 2048  # rows that walk one tree before the next: its nodes stay in cache
 MIN_SPLIT_ROWS = 2048  # rows per thread at least (a pool hand-off costs about 50 us: 20 rows' walk)
 NODE_DTYPE = np.dtype([("threshold", "<f4"), ("left", "<i4"), ("feature", "<i4")])
 
-
-class KernelUnavailable(RuntimeError):
-    """The kernel cannot be built or loaded here (the message says why)."""
-
-
-def _compiler() -> tuple[str, str]:
-    """The C compiler's path and version line, or :class:`KernelUnavailable`."""
-    name = os.environ.get("CC") or "cc"
-    path = shutil.which(name)
-    if path is None:
-        raise KernelUnavailable(f"no C compiler ({name!r} is not on PATH; set CC to one)")
-    try:
-        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise KernelUnavailable(f"the C compiler {path} does not run ({exc})") from None
-    return path, (version.stdout.splitlines() or [""])[0]
-
-
-def _build(compiler: str, target: Path) -> None:
-    """Compile into a temporary file beside ``target``, then rename: never a half-written library."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=target.stem, suffix=".so.tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        try:
-            done = subprocess.run([compiler, *FLAGS, "-o", temporary, str(SOURCE)],
-                                  capture_output=True, text=True, timeout=120)  # fmt: skip
-        except subprocess.SubprocessError as exc:  # it hung
-            raise KernelUnavailable(f"the C compiler {compiler} did not finish ({exc})") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise KernelUnavailable(f"the C compiler failed on {SOURCE.name}: {last}")
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _private_temporary() -> Path | None:
-    """``$TMPDIR/modelmill-<uid>``, made ours alone (0700); ``None`` when it exists but another
-    user owns it or may write to it: a library found there could be anybody's code."""
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    folder = Path(tempfile.gettempdir()) / f"modelmill-{uid if uid is not None else 'user'}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        info = folder.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid) or info.st_mode & 0o022:
-        return None
-    return folder
-
-
-def _library_path() -> Path:
-    compiler, version = _compiler()
-    parts = (SOURCE.read_text(), " ".join(FLAGS), compiler, version, sys.platform, platform.machine())
-    key = hashlib.sha256(b"\0".join(x.encode() for x in parts)).hexdigest()[:16]
-    for place in (cache_dir, _private_temporary):  # the temporary folder only when needed
-        folder = place()
-        if folder is None:
-            continue
-        target = folder / f"tree_kernel-{key}.so"
-        if target.is_file():
-            return target
-        try:
-            _build(compiler, target)
-            return target
-        except OSError:  # a read-only or full cache: try the next place
-            continue
-    raise KernelUnavailable(
-        f"cannot write the built kernel to {cache_dir()} nor to a private temporary folder"
-    )
+__all__ = ["CompiledTrees", "KernelUnavailable", "load_kernel", "missing_fill"]
 
 
 @lru_cache(maxsize=1)
-def _load() -> ctypes.CDLL | str:
-    try:
-        library = ctypes.CDLL(str(_library_path()))
-    except KernelUnavailable as exc:
-        return str(exc)
-    except OSError as exc:
-        return f"the built kernel does not load ({exc})"
+def _typed(library: ctypes.CDLL) -> ctypes.CDLL:
+    """``library`` with its functions' argument types set (once)."""
     pointer, size = ctypes.c_void_p, ctypes.c_int64
     for walk in (library.mm_trees_sum, library.mm_trees_sum_finite):
         walk.argtypes = [pointer, size, size, pointer, pointer, pointer, pointer, size, size, pointer]
@@ -136,10 +50,7 @@ def load_kernel() -> ctypes.CDLL:
     """The kernel library (built at the first call of a machine), or :class:`KernelUnavailable`."""
     if (os.environ.get(SWITCH_ENV) or "").lower() in ("0", "off", "false", "no"):
         raise KernelUnavailable(f"{SWITCH_ENV}=off")
-    loaded = _load()
-    if isinstance(loaded, str):
-        raise KernelUnavailable(loaded)
-    return loaded
+    return _typed(load_library(SOURCE))
 
 
 def missing_fill(nodes: np.ndarray, width: int) -> np.ndarray | None:
