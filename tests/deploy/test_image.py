@@ -153,3 +153,30 @@ def test_image_serves_a_registry_model_as_a_non_root_user(
                   f"serving uid {uids[0]}, engine {engine[0]}")  # fmt: skip
     finally:
         _run(engine, "rm", "-f", name, check=False)
+
+
+_DIGEST = """
+import hashlib, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".c") and "__pycache__" not in p.parts)
+print(hashlib.sha256(b"".join(str(p.relative_to(root)).encode() + hashlib.sha256(p.read_bytes()).digest()
+                             for p in files)).hexdigest(), len(files))
+"""
+
+
+def test_the_image_holds_this_checkouts_code(engine: list[str]) -> None:
+    """A builder's cache must not serve yesterday's modelmill: the installed package's Python and C
+    sources are this checkout's ``src/modelmill``, file for file."""
+    import sys
+
+    import modelmill
+
+    source = Path(modelmill.__file__).parent
+    here = subprocess.run([sys.executable, "-c", _DIGEST, str(source)], capture_output=True, text=True,
+                          check=True).stdout.split()  # fmt: skip
+    python = ["run", "--rm", "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit",
+              "nproc=1024:1024", "--entrypoint", "python", IMAGE, "-c"]  # fmt: skip
+    where = "import modelmill, os; print(os.path.dirname(modelmill.__file__))"
+    installed = _run(engine, *python, where).stdout.strip()
+    inside = _run(engine, *python, _DIGEST, installed).stdout.split()
+    assert inside == here, f"the image's modelmill ({inside}) is not this checkout's ({here}): make image"
