@@ -52,18 +52,18 @@ RUN groupadd --system --gid 10001 modelmill \
  && mkdir -p /var/lib/modelmill/.cache \
  && chown -R 10001:10001 /var/lib/modelmill
 
-# the dependencies, from the build stage's wheel bind-mounted (the optional wheelhouse from the
-# build context): a builder's cache keeps this layer while the wheel changes (buildah does not
-# look at a mount's content), which is what we want for the dependencies only...
+# the wheel is bind-mounted from the build stage: it never becomes a layer of this image
+# (so is the optional wheelhouse, from the build context)
 RUN --mount=type=bind,from=build,source=/wheels,target=/tmp/wheels \
     --mount=type=bind,target=/ctx \
     pip install --no-cache-dir ${WHEELHOUSE:+--no-index --find-links /ctx/$WHEELHOUSE} \
       "$(ls /tmp/wheels/modelmill-*.whl)[onnx]"
-# ...so modelmill itself is installed again from a copy, whose content every builder checks:
-# a changed source always reaches the image (580 KB of wheel stays in this layer)
-COPY --from=build /wheels /tmp/modelmill-wheel
-RUN pip install --no-cache-dir --no-deps --force-reinstall /tmp/modelmill-wheel/modelmill-*.whl \
- && rm -rf /tmp/modelmill-wheel
+# buildah reuses a cached RUN whatever its mounts hold, so the layer above may carry an older
+# modelmill: SOURCE_DIGEST (scripts/build_image.sh passes the sources' digest; a RUN after an
+# ARG is cached per value) installs this one again, alone. Docker's BuildKit needs no digest.
+ARG SOURCE_DIGEST=
+RUN --mount=type=bind,from=build,source=/wheels,target=/tmp/wheels \
+    pip install --no-cache-dir --no-deps --force-reinstall /tmp/wheels/modelmill-*.whl
 
 USER 10001:10001
 WORKDIR /var/lib/modelmill

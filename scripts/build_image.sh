@@ -63,7 +63,11 @@ mkdir -p "$WHEELHOUSE"
 rm -f "$WHEELHOUSE"/modelmill-*.whl   # the image builds its own from src/
 
 echo "== image $IMAGE (podman + ${OCI_RUNTIME:-runc}, base $BASE, no package index)"
+# what goes into the wheel: a change makes the build install modelmill again (see the Dockerfile)
+digest=$(find src pyproject.toml README.md -type f ! -path '*/__pycache__/*' -print0 | sort -z \
+  | xargs -0 sha256sum | sha256sum | cut -c1-16)
 "${PODMAN[@]}" build --format docker --network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
-  --build-arg PYTHON_IMAGE="$BASE" --build-arg WHEELHOUSE="$WHEELHOUSE" -t "$IMAGE" .
+  --build-arg PYTHON_IMAGE="$BASE" --build-arg WHEELHOUSE="$WHEELHOUSE" \
+  --build-arg SOURCE_DIGEST="$digest" -t "$IMAGE" .
 podman image inspect --format "image $IMAGE: {{.Size}} bytes" "$IMAGE"
 podman image ls "$IMAGE"
