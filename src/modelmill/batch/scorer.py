@@ -307,7 +307,7 @@ def score(
     default_id: DefaultId = None,
     rejects_url: str | None = None,
     resume: bool = False,
-    workspace: Workspace | None = None,
+    workspace: Workspace | Any = None,  # or what behaves as one (the CLI's opens at first use)
     tracking_uri: str | None = None,
     progress: Reporter | None = None,
     notes: TextIO | None = None,

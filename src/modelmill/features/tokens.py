@@ -67,8 +67,8 @@ def token_ids(
 def _python_texts(texts: np.ndarray | pa.Array, wanted: np.ndarray) -> Sequence[str]:
     """The ``wanted`` texts as Python strings (the few that ``re`` must tokenize)."""
     if isinstance(texts, pa.Array):
-        return texts.filter(pa.array(wanted)).to_pylist()  # type: ignore[no-any-return]
-    return texts[wanted]  # type: ignore[no-any-return]
+        return texts.filter(pa.array(wanted)).to_pylist()
+    return texts[wanted]
 
 
 _WORD = np.zeros(256, dtype=bool)  # Python's \w on ASCII bytes: [0-9A-Za-z_]

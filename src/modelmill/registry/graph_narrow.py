@@ -42,7 +42,8 @@ def _dummy(value_info: Any) -> np.ndarray:
     kind = _DUMMY[value_info.type.tensor_type.elem_type]
     dims = [d.dim_value or 1 for d in value_info.type.tensor_type.shape.dim] or [1]
     dims[0] = 1
-    fill = {np.object_: "", np.bool_: False, np.int64: -1, np.int32: -1}.get(kind, np.nan)
+    fills: dict[Any, Any] = {np.object_: "", np.bool_: False, np.int64: -1, np.int32: -1}
+    fill = fills.get(kind, np.nan)
     return np.full(dims, fill, dtype=kind)
 
 
@@ -75,7 +76,7 @@ def _chain(graph: Any, taken: str) -> tuple[Any, Any, Any, np.ndarray] | None:
     source, cast = gather.input[0], None
     node = producer.get(source)
     is_cast = node is not None and node.op_type == "Cast" and attributes(node).get("to") == FLOAT
-    if is_cast and index.uses(source) == 1:
+    if is_cast and node is not None and index.uses(source) == 1:
         cast, source = node, node.input[0]
         node = producer.get(source)
     if node is None or node.op_type != "Concat" or attributes(node).get("axis") not in (1, -1):

@@ -143,7 +143,7 @@ def _chain(g: GraphIndex, start: Any, width: int) -> tuple[list[Any], TextPlan] 
     nodes, tensor = [*nodes, cast], cast.output[0]
     mul = g.only_reader(tensor, "Mul")
     weights = g.constants.get(mul.input[1]) if mul is not None and mul.input[0] == tensor else None
-    if weights is not None and weights.shape == (width,):
+    if mul is not None and weights is not None and weights.shape == (width,):
         nodes, tensor, idf = [*nodes, mul], mul.output[0], tuple(float(x) for x in weights)
     normed = _l2(g, tensor)
     if normed is not None:
