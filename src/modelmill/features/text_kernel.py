@@ -20,7 +20,7 @@ from modelmill.core.native import KernelUnavailable, load_library
 SOURCE = Path(__file__).with_name("_text_kernel.c")
 TOKEN_BYTES = 256  # the kernel's token buffer: a vocabulary with a longer term keeps Arrow's road
 
-__all__ = ["CompiledVocabulary", "compiled_vocabulary", "iso_days"]
+__all__ = ["CompiledVocabulary", "compiled_vocabulary", "iso_days", "string_buffers"]
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +41,7 @@ def _library() -> ctypes.CDLL | None:
     return library
 
 
-def _buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A string array's offsets (``int32 [N + 1]``, into the data buffer) and data bytes."""
     bounds = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
     data = array.buffers()[2]
@@ -57,7 +57,7 @@ def iso_days(array: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if library is None:
         return None
     array = array.cast(pa.string())
-    bounds, data = _buffers(array)
+    bounds, data = string_buffers(array)
     days = np.full(len(array), np.nan)
     ok = np.empty(len(array), dtype=np.uint8)
     library.mm_iso_days(bounds.ctypes.data, data.ctypes.data, len(array), days.ctypes.data, ok.ctypes.data)
@@ -87,7 +87,7 @@ class CompiledVocabulary:
         """(row, index) of every known token of the ASCII texts of ``array`` (no nulls), and which
         texts are not ASCII (left to ``re``)."""
         n = len(array)
-        bounds, base = _buffers(array)
+        bounds, base = string_buffers(array)
         room = int(bounds[-1] - bounds[0]) // 3 + n + 1  # a token is 2 bytes and a separator, at least
         rows, ids = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
         unicode = np.empty(n, dtype=np.uint8)

@@ -52,15 +52,15 @@ def token_ids(
         return _pad(len(texts), (rows, ids))
     array = texts.cast(pa.string()) if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
     compiled = text_kernel.compiled_vocabulary(tuple(terms))
-    if compiled is not None:
-        rows_k, ids_k, unicode = compiled.tokens(array, lowercase)
-        rest = _python_texts(texts, unicode)
-        rows_p, ids_p = _python_tokens(rest, np.flatnonzero(unicode), pattern, index, lowercase)
-        return _pad(len(texts), (rows_k, ids_k), (rows_p, ids_p))
-    fast = pc.string_is_ascii(array).to_numpy(zero_copy_only=False)
-    rows_a, ids_a = _ascii_tokens(array.filter(pa.array(fast)), np.flatnonzero(fast), arrow_terms, lowercase)
-    rest = _python_texts(texts, ~fast)
-    rows_p, ids_p = _python_tokens(rest, np.flatnonzero(~fast), pattern, index, lowercase)
+    if compiled is not None:  # the ASCII texts in C
+        rows_a, ids_a, slow = compiled.tokens(array, lowercase)
+    else:  # ... or with Arrow's and numpy's kernels
+        fast = pc.string_is_ascii(array).to_numpy(zero_copy_only=False)
+        ascii_texts = array.filter(pa.array(fast))
+        rows_a, ids_a = _ascii_tokens(ascii_texts, np.flatnonzero(fast), arrow_terms, lowercase)
+        slow = ~fast
+    rest = _python_texts(texts, slow)  # accents, CJK, emoji: Python's re
+    rows_p, ids_p = _python_tokens(rest, np.flatnonzero(slow), pattern, index, lowercase)
     return _pad(len(texts), (rows_a, ids_a), (rows_p, ids_p))
 
 
@@ -86,8 +86,8 @@ def _ascii_tokens(
     Works on the bytes: a token is a run of two or more word bytes within one string."""
     if not len(array):
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    bounds = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[bounds[0] : bounds[-1]]
+    bounds, data = text_kernel.string_buffers(array)
+    data = data[bounds[0] : bounds[-1]]
     bounds = bounds - bounds[0]
     word = _WORD[data]
     boundary = np.zeros(len(data) + 1, dtype=bool)  # a token cannot run across two strings
